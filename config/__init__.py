@@ -1,1 +1,44 @@
-"""castedge package."""
+"""castedge's configuration: one YAML file, checked once at start, as one frozen Settings.
+
+Every role reads a Settings object; nobody else parses YAML. Errors are ConfigError
+and name the file, the key path and what was expected. The keys are documented in
+docs/configuration.md and shown working in config/example.yaml.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError
+from .listen import Listen
+from .load import DEFAULT_CONFIG_PATH, config_path_from, load_settings, settings_from_mapping
+from .secret import Secret
+from .settings import (
+    AdminSettings,
+    CacheSettings,
+    OriginSettings,
+    S3Settings,
+    Settings,
+    SigningSettings,
+    StorageSettings,
+    UpstreamSettings,
+)
+from .units import parse_duration, parse_size
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "AdminSettings",
+    "CacheSettings",
+    "ConfigError",
+    "Listen",
+    "OriginSettings",
+    "S3Settings",
+    "Secret",
+    "Settings",
+    "SigningSettings",
+    "StorageSettings",
+    "UpstreamSettings",
+    "config_path_from",
+    "load_settings",
+    "parse_duration",
+    "parse_size",
+    "settings_from_mapping",
+]

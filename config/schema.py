@@ -1,0 +1,177 @@
+"""What castedge.yaml may contain: every section's keys, kinds and defaults, as data.
+
+To add a section: write its frozen dataclass in ``settings.py``, its ``Section`` here
+with any cross-field checks, hang it off ``SETTINGS``, and document its keys in
+docs/configuration.md (a test fails until every key is there).
+"""
+
+from __future__ import annotations
+
+from .kinds import (
+    by_id,
+    choice,
+    duration,
+    fraction,
+    header_value,
+    integer,
+    listen,
+    optional,
+    path,
+    secret,
+    section,
+    size,
+    text,
+    url,
+)
+from .settings import (
+    AdminSettings,
+    CacheSettings,
+    OriginSettings,
+    S3Settings,
+    Settings,
+    SigningSettings,
+    StorageSettings,
+    UpstreamSettings,
+)
+from .spec import EMPTY, Field, Invalid, Section
+
+__all__ = [
+    "ADMIN",
+    "CACHE",
+    "ORIGIN",
+    "S3",
+    "SETTINGS",
+    "SIGNING",
+    "STORAGE",
+    "UPSTREAM",
+]
+
+
+def _one_location(storage: StorageSettings) -> None:
+    given = [name for name in ("s3", "dir") if getattr(storage, name) is not None]
+    if len(given) != 1:
+        found = "both" if given else "neither"
+        raise Invalid(f"expected exactly one of s3 or dir, got {found}")
+
+
+def _low_below_high(cache: CacheSettings) -> None:
+    if not cache.low_watermark < cache.high_watermark:
+        raise Invalid(
+            f"expected a number below high_watermark ({cache.high_watermark}), "
+            f"got {cache.low_watermark}",
+            ("low_watermark",),
+        )
+
+
+def _active_key_known(signing: SigningSettings) -> None:
+    if signing.active not in signing.keys:
+        ids = ", ".join(repr(key_id) for key_id in signing.keys)
+        raise Invalid(
+            f"expected one of the key ids in signing.keys ({ids}), got {signing.active!r}",
+            ("active",),
+        )
+
+
+S3 = Section(
+    S3Settings,
+    (
+        Field("bucket", text("a bucket name")),
+        Field("endpoint_url", optional(url()), default=None),
+        Field("region", text("a region name such as 'us-east-1'"), default="us-east-1"),
+        Field("public_url", optional(url(strip_slash=True)), default=None),
+        # SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800).
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
+        Field("presign_ttl", duration(positive=True, at_most="7d"), default="1h"),
+    ),
+)
+
+STORAGE = Section(
+    StorageSettings,
+    (
+        Field("s3", optional(section(S3)), default=None),
+        Field("dir", optional(path()), default=None),
+    ),
+    checks=(_one_location,),
+)
+
+UPSTREAM = Section(
+    UpstreamSettings,
+    (
+        Field("connect_timeout", duration(positive=True), default="5s"),
+        Field("read_timeout", duration(positive=True), default="30s"),
+        # 20 retries at a 200ms base is already minutes of backoff; more is a typo.
+        Field("retries", integer(0, 20), default=4),
+        Field("backoff", duration(), default="200ms"),
+        Field("negative_ttl", duration(), default="10s"),
+    ),
+)
+
+CACHE = Section(
+    CacheSettings,
+    (
+        Field("dir", path()),
+        Field("max_size", size(positive=True)),
+        Field("high_watermark", fraction(), default=0.95),
+        Field("low_watermark", fraction(), default=0.90),
+    ),
+    checks=(_low_below_high,),
+)
+
+ORIGIN = Section(
+    OriginSettings,
+    (
+        Field("listen", listen(), default="0.0.0.0:8080"),
+        Field("cache_control", header_value(), default="public, max-age=86400"),
+        Field("access_log", optional(text("a file path, or '-' for stderr")), default="-"),
+    ),
+)
+
+ADMIN = Section(
+    AdminSettings,
+    (
+        Field("listen", listen(), default="127.0.0.1:9090"),
+        # It travels in an Authorization header, so no spaces or control characters.
+        Field(
+            "token",
+            optional(
+                secret(header_safe=True, expected="a token without spaces or control characters")
+            ),
+            default=None,
+        ),
+    ),
+)
+
+SIGNING = Section(
+    SigningSettings,
+    (
+        Field(
+            "keys",
+            by_id(
+                expected="a mapping of at least one key id to its secret",
+                id_pattern=r"[A-Za-z0-9_-]{1,16}",
+                id_expected="a key id of 1 to 16 letters, digits, '_' or '-'",
+                # RFC 2104 section 3: a key shorter than the hash output weakens HMAC.
+                # 16 characters is a floor that catches placeholders such as
+                # 'changeme'; generate 32 random bytes or more.
+                value=secret(min_length=16),
+            ),
+        ),
+        Field("active", text("a key id from signing.keys")),
+        Field("leeway", duration(), default="30s"),
+        Field("default_ttl", duration(positive=True), default="2h"),
+    ),
+    checks=(_active_key_known,),
+)
+
+SETTINGS = Section(
+    Settings,
+    (
+        Field("storage", section(STORAGE)),
+        Field("upstream", section(UPSTREAM), default=EMPTY),
+        Field("cache", section(CACHE)),
+        Field("origin", section(ORIGIN), default=EMPTY),
+        Field("admin", section(ADMIN), default=EMPTY),
+        Field("signing", optional(section(SIGNING)), default=None),
+        Field("log_level", choice("debug", "info", "warning", "error"), default="info"),
+    ),
+)

@@ -1,0 +1,113 @@
+"""The typed settings every role reads: one frozen dataclass per section of the YAML file.
+
+These are plain values. Reading and checking the file is ``load.py`` and
+``schema.py``; a test may build these directly, or from a dict with
+``settings_from_mapping``, which applies the same checks as the file does.
+Mapping fields hold a ``FrozenMap`` so nothing reachable from a Settings object can be
+changed after start, while it still copies, pickles and hashes like any value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .listen import Listen
+from .secret import Secret
+
+__all__ = [
+    "AdminSettings",
+    "CacheSettings",
+    "OriginSettings",
+    "S3Settings",
+    "Settings",
+    "SigningSettings",
+    "StorageSettings",
+    "UpstreamSettings",
+]
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Where the source of truth lives when it is an S3 (or S3-compatible) bucket."""
+
+    bucket: str
+    endpoint_url: str | None
+    region: str
+    public_url: str | None
+    presign_ttl: float
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The main location of the media: exactly one of an S3 bucket or a local directory."""
+
+    s3: S3Settings | None
+    dir: Path | None
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    """How patiently a cache miss is fetched from storage: timeouts, retries, backoff."""
+
+    connect_timeout: float
+    read_timeout: float
+    retries: int
+    backoff: float
+    negative_ttl: float
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """Where cached objects live on local disk and how much of the disk they may use."""
+
+    dir: Path
+    max_size: int
+    high_watermark: float
+    low_watermark: float
+
+
+@dataclass(frozen=True)
+class OriginSettings:
+    """How the podcast origin listens, what it tells caches, and where it logs requests."""
+
+    listen: Listen
+    cache_control: str
+    access_log: str | None
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    """The admin listener (health, metrics, purge) and the token that guards changes.
+
+    With no token, every admin endpoint that changes state answers 401; ``/healthz``
+    and ``/metrics`` answer regardless.
+    """
+
+    listen: Listen
+    token: Secret | None
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    """The HMAC keys signed URLs are minted and checked with, and their lifetimes."""
+
+    keys: Mapping[str, Secret]
+    active: str
+    leeway: float
+    default_ttl: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a castedge node is configured with, checked once at start."""
+
+    source: str
+    storage: StorageSettings
+    upstream: UpstreamSettings
+    cache: CacheSettings
+    origin: OriginSettings
+    admin: AdminSettings
+    signing: SigningSettings | None
+    log_level: str
