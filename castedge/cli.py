@@ -1,0 +1,105 @@
+"""The ``castedge`` command: one subcommand per role."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from config import ConfigError, Settings, config_path_from, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("castedge")
+
+
+def _setup_logging(level: str = "info") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path_from(args.config, os.environ))
+
+
+def _run(coro_fn: object) -> None:
+    """Run the service's main coroutine on uvloop (only the CLI installs it)."""
+    import uvloop
+
+    uvloop.run(coro_fn)  # type: ignore[arg-type]
+
+
+def cmd_origin(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    _setup_logging(settings.log_level)
+    from origin.service import run_origin
+
+    _run(run_origin(settings))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.file or config_path_from(args.config, os.environ)
+    settings = load_settings(path)
+    where = settings.storage.s3.bucket if settings.storage.s3 else settings.storage.dir
+    print(f"{path}: OK (storage {where}, cache {settings.cache.dir})")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup_logging("info")
+    from castedge.demo import run_demo
+
+    _run(run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="castedge", description="Self-hosted edge media delivery and caching."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--config",
+            metavar="FILE",
+            help="settings file (default: $CASTEDGE_CONFIG, then /etc/castedge/castedge.yaml)",
+        )
+        return p
+
+    p = with_config(sub.add_parser("origin", help="run the podcast pull-through cache"))
+    p.set_defaults(func=cmd_origin)
+
+    p = with_config(sub.add_parser("check-config", help="validate a settings file and exit"))
+    p.add_argument("file", nargs="?", help="the file to check (default: as --config)")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
+    p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")
+    p.add_argument("--size-mb", type=int, default=30, help="episode size in MB (default 30)")
+    p.add_argument("--port", type=int, default=8080, help="origin port (default 8080)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``castedge`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except ConfigError as exc:
+        print(f"castedge: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Running apps as real servers: listeners, readiness, signals, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from config import Listen
+from delivery.accesslog import CombinedLogFormat, access_logger
+from delivery.limits import PARSER_LIMITS
+
+__all__ = ["Listener", "notify_systemd", "serve_forever"]
+
+log = logging.getLogger("castedge")
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One app on one address; ``access_log`` as in the settings ("-", a path, None)."""
+
+    name: str
+    app: web.Application
+    listen: Listen
+    access_log: str | None = None
+
+
+def notify_systemd(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())
+
+
+def _bound(site: web.TCPSite) -> str:
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        host, port = sock.getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return site.name
+
+
+async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: float = 30.0) -> None:
+    """Start every listener in order, report readiness, and run until SIGTERM/SIGINT.
+
+    On the signal: stop accepting, give running requests ``shutdown_timeout`` seconds,
+    then clean up the apps (in reverse order).
+    """
+    runners: list[web.AppRunner] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        for listener in listeners:
+            logger = access_logger(listener.access_log) if listener.access_log else None
+            runner = web.AppRunner(
+                listener.app,
+                access_log=logger,
+                access_log_class=CombinedLogFormat,
+                shutdown_timeout=shutdown_timeout,
+                max_line_size=PARSER_LIMITS["max_line_size"],
+                max_field_size=PARSER_LIMITS["max_field_size"],
+            )
+            await runner.setup()
+            runners.append(runner)
+            site = web.TCPSite(runner, listener.listen.host, listener.listen.port)
+            await site.start()
+            # Tests and scripts wait for this line (port 0 means "any free port").
+            print(f"{listener.name} listening on http://{_bound(site)}", flush=True)
+        notify_systemd("READY=1")
+        await stop.wait()
+        notify_systemd("STOPPING=1")
+        log.info("stopping: finishing requests in flight")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        for runner in reversed(runners):
+            await runner.cleanup()

@@ -1,0 +1,62 @@
+"""Access logs in the combined log format, so GoAccess and AWStats read them as they are.
+
+``%b`` must be the body bytes really sent: aiohttp's own count misses what went out
+through ``os.sendfile``, so ``MediaResponse.sent`` is used where there is one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from logging.handlers import WatchedFileHandler
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+from .serve import MediaResponse
+
+__all__ = ["CombinedLogFormat", "access_logger"]
+
+
+class CombinedLogFormat(AbstractAccessLogger):
+    """``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`` (Apache's combined)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        sent = response.sent if isinstance(response, MediaResponse) else response.body_length
+        now = datetime.datetime.now(datetime.UTC).astimezone()
+        stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        line = (
+            f"{request.remote or '-'} - - {stamp} "
+            f'"{_quote(request.method)} {_quote(request.rel_url.raw_path_qs)} '
+            f'HTTP/{request.version.major}.{request.version.minor}" '
+            f"{response.status} {sent if sent else '-'} "
+            f'"{_quote(request.headers.get("Referer", "-"))}" '
+            f'"{_quote(request.headers.get("User-Agent", "-"))}"'
+        )
+        self.logger.info(line)
+
+
+def _quote(text: str) -> str:
+    # A quote or control character from a client must not forge fields or lines.
+    return "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
+
+
+def access_logger(destination: str | None) -> logging.Logger:
+    """The logger that writes access lines to ``destination`` ("-" = stderr, None = off)."""
+    logger = logging.getLogger("castedge.access")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    if destination is None:
+        logger.disabled = True
+        return logger
+    logger.disabled = False
+    # WatchedFileHandler reopens the file after logrotate moves it.
+    sink: logging.Handler = (
+        logging.StreamHandler() if destination == "-" else WatchedFileHandler(destination)
+    )
+    sink.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(sink)
+    return logger

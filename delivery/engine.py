@@ -1,0 +1,111 @@
+"""Assembly of the delivery engine from settings, and its life cycle inside an app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from config import Settings
+
+from .admin import DELIVERY
+from .fill import FillManager
+from .metrics import DeliveryMetrics
+from .serve import Delivery
+from .store import DiskStore
+from .upstream import DirectoryUpstream, RetryPolicy, S3Upstream, Upstream
+
+__all__ = ["delivery_context", "make_upstream"]
+
+log = logging.getLogger("castedge.engine")
+
+#: How often a degraded store is probed for recovery, and the LRU order saved.
+PROBE_SECONDS = 5.0
+SAVE_INDEX_SECONDS = 30.0
+
+
+def make_upstream(settings: Settings, metrics: DeliveryMetrics) -> Upstream:
+    """The upstream the settings name: an S3 bucket or a local directory."""
+    storage = settings.storage
+    if storage.s3 is not None:
+        up = settings.upstream
+        return S3Upstream(
+            bucket=storage.s3.bucket,
+            region=storage.s3.region,
+            endpoint_url=storage.s3.endpoint_url,
+            presign_ttl=storage.s3.presign_ttl,
+            policy=RetryPolicy(
+                retries=up.retries,
+                backoff=up.backoff,
+                connect_timeout=up.connect_timeout,
+                read_timeout=up.read_timeout,
+            ),
+            metrics=metrics,
+        )
+    assert storage.dir is not None, "config guarantees one of s3/dir"
+    return DirectoryUpstream(storage.dir)
+
+
+def delivery_context(
+    settings: Settings,
+    metrics: DeliveryMetrics,
+    *,
+    cache_control: str,
+    clock: Callable[[], float] = time.time,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` entry that starts the engine with the app and stops it after."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        upstream = make_upstream(settings, metrics)
+        await upstream.start()
+        cache = settings.cache
+        store = DiskStore(
+            cache.dir,
+            cache.max_size,
+            metrics=metrics,
+            high=cache.high_watermark,
+            low=cache.low_watermark,
+            clock=clock,
+        )
+        await loop.run_in_executor(None, store.scan)
+        fills = FillManager(store, upstream, metrics, negative_ttl=settings.upstream.negative_ttl)
+        app[DELIVERY] = Delivery(store, fills, metrics, cache_control)
+        housekeeping = asyncio.create_task(_housekeeping(store), name="store housekeeping")
+        log.info(
+            "upstream: %s; cache: %s (%d bytes max)", upstream.describe(), cache.dir, cache.max_size
+        )
+        try:
+            yield
+        finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+            await fills.close()
+            await _save_index(store)
+            store.close()
+            await upstream.close()
+
+    return context
+
+
+async def _housekeeping(store: DiskStore) -> None:
+    loop = asyncio.get_running_loop()
+    last_save = loop.time()
+    while True:
+        await asyncio.sleep(PROBE_SECONDS)
+        if not store.healthy and await loop.run_in_executor(None, store.probe):
+            store.recovered()
+        if loop.time() - last_save >= SAVE_INDEX_SECONDS:
+            last_save = loop.time()
+            await _save_index(store)
+
+
+async def _save_index(store: DiskStore) -> None:
+    doc = store.index_document()
+    if doc is not None:
+        await asyncio.get_running_loop().run_in_executor(None, store.write_index, doc)

@@ -1,0 +1,109 @@
+"""Prometheus metrics of one delivery service, each app in its own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["DeliveryMetrics"]
+
+
+class DeliveryMetrics:
+    """The counters an operator reads on /metrics.
+
+    One instance per app and one ``CollectorRegistry`` per instance, so tests can
+    build many apps in one process (client_python's own advice).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, service: str) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "castedge_requests",
+            "Media requests answered, by status code.",
+            ["service", "status"],
+            registry=r,
+        )
+        self.sent_bytes = Counter(
+            "castedge_sent_bytes", "Body bytes sent to clients.", ["service"], registry=r
+        )
+        self.cache_lookups = Counter(
+            "castedge_cache_lookups",
+            "Media lookups by result: hit (on disk), miss (filled or joined a fill), "
+            "stream (served from upstream without caching), negative (remembered 404).",
+            ["service", "result"],
+            registry=r,
+        )
+        self.upstream_fetch_seconds = Histogram(
+            "castedge_upstream_fetch_seconds",
+            "Seconds from the start of an upstream fetch to its end, by outcome.",
+            ["service", "outcome"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            "castedge_upstream_errors",
+            "Upstream failures by kind (retried ones included).",
+            ["service", "kind"],
+            registry=r,
+        )
+        self.fills_in_progress = Gauge(
+            "castedge_fills_in_progress",
+            "Objects being fetched into the cache now.",
+            ["service"],
+            registry=r,
+        )
+        self.fills = Counter(
+            "castedge_fills",
+            "Finished fills by outcome (cached, failed, uncacheable).",
+            ["service", "outcome"],
+            registry=r,
+        )
+        self.cached_bytes = Gauge(
+            "castedge_cached_bytes", "Bytes held in the disk store.", ["service"], registry=r
+        )
+        self.cached_objects = Gauge(
+            "castedge_cached_objects", "Objects held in the disk store.", ["service"], registry=r
+        )
+        self.evictions = Counter(
+            "castedge_evictions",
+            "Objects removed from the store to make room.",
+            ["service"],
+            registry=r,
+        )
+        self.purges = Counter(
+            "castedge_purges", "Objects removed by an operator.", ["service"], registry=r
+        )
+        self.store_errors = Counter(
+            "castedge_store_errors",
+            "Disk store failures by kind (no_space, io, read_only, permission, other).",
+            ["service", "kind"],
+            registry=r,
+        )
+        self.store_healthy = Gauge(
+            "castedge_store_healthy",
+            "1 while the disk store accepts writes, 0 while degraded.",
+            ["service"],
+            registry=r,
+        )
+        self.service = service
+        self.store_healthy.labels(service).set(1)
+        # Bound children: the hot path must not pay for a label lookup per request.
+        self._sent = self.sent_bytes.labels(service)
+        self._by_status: dict[int, Counter] = {}
+        self._by_lookup = {
+            result: self.cache_lookups.labels(service, result)
+            for result in ("hit", "miss", "stream", "negative")
+        }
+
+    def request_done(self, status: int, sent: int) -> None:
+        """Count one answered media request and the body bytes it carried."""
+        child = self._by_status.get(status)
+        if child is None:
+            child = self._by_status[status] = self.requests.labels(self.service, str(status))
+        child.inc()
+        if sent:
+            self._sent.inc(sent)
+
+    def lookup(self, result: str) -> None:
+        """Count one cache lookup: hit, miss, stream or negative."""
+        self._by_lookup[result].inc()

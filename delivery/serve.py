@@ -1,0 +1,271 @@
+"""The aiohttp adapter: answer GET/HEAD for one object key from the store or a fill.
+
+The pure ``conditional.decide`` says what to send; this module only finds the bytes
+(a hit, a fill in progress, or the upstream directly when the store cannot take the
+object) and writes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .byte_range import ByteRange
+from .conditional import Decision, Serve, Validators, decide, format_http_date
+from .errors import (
+    DeliveryError,
+    DiskFailed,
+    ObjectNotFound,
+    RangeNotSatisfiable,
+    UpstreamUnavailable,
+)
+from .fill import Fill, FillManager
+from .metrics import DeliveryMetrics
+from .objectfile import ObjectMeta
+from .sendfile import BodyCutShort, send_range
+from .store import DiskStore
+
+__all__ = ["Delivery", "MediaResponse", "error_response"]
+
+log = logging.getLogger("castedge.serve")
+
+#: A range that starts no further than this past what a fill has written waits for
+#: the fill; beyond it the range is fetched from the upstream by itself, so a player
+#: seeking to minute 50 of a file still arriving does not wait for minutes 1-49.
+FOLLOW_WINDOW = 4 * 1024 * 1024
+
+
+class MediaResponse(web.StreamResponse):
+    """A response that counts the body bytes it really sent (for logs and metrics)."""
+
+    sent = 0
+
+
+@dataclass
+class Delivery:
+    """Everything a media handler needs: the store, the fills, the metrics."""
+
+    store: DiskStore
+    fills: FillManager
+    metrics: DeliveryMetrics
+    cache_control: str
+
+    async def serve(
+        self,
+        request: web.Request,
+        key: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> web.StreamResponse:
+        """Answer a GET or HEAD for ``key``; ``headers`` are added to every answer."""
+        extra = dict(headers or {})
+        extra.setdefault("Cache-Control", self.cache_control)
+        try:
+            return await self._serve(request, key, extra)
+        except DeliveryError as exc:
+            return error_response(exc, extra)
+
+    async def _serve(
+        self, request: web.Request, key: str, extra: dict[str, str]
+    ) -> web.StreamResponse:
+        store = self.store
+        for _ in range(3):
+            handle = store.lookup(key)
+            if handle is not None:
+                self.metrics.lookup("hit")
+                try:
+                    return await self._answer(
+                        request, handle.meta, extra, self._file_body(handle.fd, handle.body_offset)
+                    )
+                finally:
+                    store.release(handle)
+            if self.fills.known_missing(key):
+                self.metrics.lookup("negative")
+                raise ObjectNotFound(key)
+            fill = self.fills.start(key)
+            meta = await fill.meta()
+            if not fill.cacheable:
+                self.metrics.lookup("stream")
+                return await self._answer(request, meta, extra, self._upstream_body(key, meta))
+            fd = fill.open_reader()
+            if fd is None:
+                # Finished between our lookup and now: a hit on the next turn, or its error.
+                if fill.error is not None:
+                    raise fill.error
+                continue
+            self.metrics.lookup("miss")
+            try:
+                return await self._answer(request, meta, extra, self._fill_body(fill, fd))
+            finally:
+                os.close(fd)
+        raise UpstreamUnavailable(f"object {key!r} kept changing while being served")
+
+    # -- bodies: each writes bytes [start, start+length) of the object -----------
+
+    def _file_body(self, fd: int, body_offset: int) -> _BodyWriter:
+        async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
+            transport = _transport(request)
+            resp.sent += await send_range(transport, fd, body_offset + start, length)
+
+        return write
+
+    def _fill_body(self, fill: Fill, fd: int) -> _BodyWriter:
+        async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
+            if start > fill.written + FOLLOW_WINDOW:
+                meta = await fill.meta()
+                await self._upstream_body(fill.key, meta)(resp, request, start, length)
+                return
+
+            async def readable(sent: int) -> int:
+                return await fill.readable(start + sent) - start
+
+            transport = _transport(request)
+            try:
+                resp.sent += await send_range(
+                    transport, fd, fill.body_offset + start, length, available=readable
+                )
+            except BodyCutShort as exc:
+                if not isinstance(exc.__cause__, DiskFailed):
+                    raise
+                # Our disk failed, not the upstream: fetch the rest from it directly,
+                # and the client never notices.
+                resp.sent += exc.sent
+                meta = await fill.meta()
+                rest = self._upstream_body(fill.key, meta)
+                await rest(resp, request, start + exc.sent, length - exc.sent)
+
+        return write
+
+    def _upstream_body(self, key: str, meta: ObjectMeta) -> _BodyWriter:
+        async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
+            body = await self.fills.upstream.open(key, ByteRange(start, start + length - 1))
+            if body.meta.etag != meta.etag:
+                await body.close()
+                raise BodyCutShort(0, length)
+            sent = 0
+            try:
+                async for chunk in body.chunks():
+                    await resp.write(chunk)
+                    sent += len(chunk)
+                    resp.sent += len(chunk)
+            finally:
+                await body.close()
+            if sent < length:
+                raise BodyCutShort(sent, length)
+
+        return write
+
+    # -- the answer ----------------------------------------------------------------
+
+    async def _answer(
+        self,
+        request: web.Request,
+        meta: ObjectMeta,
+        extra: dict[str, str],
+        body: _BodyWriter,
+    ) -> web.StreamResponse:
+        h = request.headers
+        decision = decide(
+            request.method,
+            size=meta.size,
+            validators=Validators(meta.etag, meta.last_modified),
+            range=h.get("Range"),
+            if_range=h.get("If-Range"),
+            if_match=h.get("If-Match"),
+            if_none_match=h.get("If-None-Match"),
+            if_modified_since=h.get("If-Modified-Since"),
+            if_unmodified_since=h.get("If-Unmodified-Since"),
+        )
+        resp = MediaResponse(status=_STATUS[decision.serve], headers=extra)
+        resp.headers["ETag"] = meta.etag
+        resp.headers["Last-Modified"] = format_http_date(meta.last_modified)
+        resp.headers["Accept-Ranges"] = "bytes"
+        start, length = _span(decision, meta.size)
+        if decision.serve is Serve.UNSATISFIABLE:
+            resp.headers["Content-Range"] = RangeNotSatisfiable(meta.size).content_range
+            resp.content_length = 0
+        elif decision.serve in (Serve.FULL, Serve.PARTIAL):
+            resp.content_type = meta.content_type
+            resp.content_length = length
+            if decision.byte_range is not None:
+                resp.headers["Content-Range"] = decision.byte_range.content_range(meta.size)
+        elif decision.serve is Serve.PRECONDITION_FAILED:
+            resp.content_length = 0
+        await resp.prepare(request)
+        if request.method == "GET" and length > 0:
+            try:
+                await body(resp, request, start, length)
+            except (BodyCutShort, DeliveryError) as exc:
+                # Headers promised `length` bytes: closing short is how the client
+                # learns the copy is incomplete and retries.
+                log.warning("closing %s %s short: %s", request.method, request.path, exc)
+                _abort(request)
+                return resp
+            except (ConnectionResetError, BrokenPipeError) as exc:
+                log.debug("client left %s %s: %s", request.method, request.path, exc)
+                _abort(request)
+                return resp
+        await resp.write_eof()
+        return resp
+
+
+_BodyWriter = Callable[[MediaResponse, web.Request, int, int], Awaitable[None]]
+
+_STATUS = {
+    Serve.FULL: 200,
+    Serve.PARTIAL: 206,
+    Serve.NOT_MODIFIED: 304,
+    Serve.PRECONDITION_FAILED: 412,
+    Serve.UNSATISFIABLE: 416,
+}
+
+
+def _span(decision: Decision, size: int) -> tuple[int, int]:
+    if decision.serve is Serve.FULL:
+        return 0, size
+    if decision.serve is Serve.PARTIAL and decision.byte_range is not None:
+        return decision.byte_range.start, decision.byte_range.length
+    return 0, 0
+
+
+def _transport(request: web.Request) -> asyncio.Transport:
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("client went away")
+    return transport
+
+
+def _abort(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        # close() still flushes what the transport holds, then sends FIN: the client
+        # receives fewer bytes than Content-Length and knows the copy is short.
+        transport.close()
+
+
+def error_response(exc: DeliveryError, headers: Mapping[str, str]) -> web.Response:
+    """The short plain-text answer for an error from the delivery engine."""
+    status = exc.status_hint if 400 <= exc.status_hint < 600 else 502
+    resp = web.Response(status=status, text=f"{_REASONS.get(status, 'error')}\n")
+    if "Cache-Control" in headers:
+        # A 404 may be cached briefly by clients; failures of ours must not be.
+        resp.headers["Cache-Control"] = "max-age=10" if status == 404 else "no-store"
+    if isinstance(exc, UpstreamUnavailable):
+        resp.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, RangeNotSatisfiable):
+        resp.headers["Content-Range"] = exc.content_range
+    return resp
+
+
+_REASONS = {
+    400: "bad request",
+    404: "not found",
+    416: "range not satisfiable",
+    502: "upstream error",
+    503: "upstream unavailable, retry later",
+}

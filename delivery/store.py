@@ -1,0 +1,455 @@
+"""The disk store: cached objects on local disk, least recently used evicted by bytes.
+
+Files live under ``<dir>/objects/ab/cd/<sha256 of key>``; the name is a hash, so no
+key, however hostile, can name a path outside the store. Fills write to
+``<dir>/tmp/`` and publish with ``rename`` (see ``objectfile`` for the format), so
+a reader sees either no object or a whole one. Temporary files found at start are
+the remains of a crash and are removed.
+
+Hits never leave the event-loop thread: open descriptors and their parsed headers
+are kept (nginx's ``open_file_cache``), revalidated with one ``stat`` every few
+seconds so a change made by another process shows up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import CorruptObject
+from .eviction import LruIndex
+from .metrics import DeliveryMetrics
+from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header
+
+__all__ = ["DiskStore", "Handle", "TempObject", "error_kind"]
+
+log = logging.getLogger("castedge.store")
+
+#: How long an open descriptor is trusted before one ``stat`` checks that the file
+#: was not replaced or removed by another process (nginx: open_file_cache_valid 60s).
+REVALIDATE_SECONDS = 5.0
+#: Open descriptors kept for hits (nginx's open_file_cache max is set per site; the
+#: default RLIMIT_NOFILE of systemd services is 1024 soft / 524288 hard).
+OPEN_FILES = 1024
+#: Free space left on the filesystem after a fill, so the machine keeps working:
+#: this much, or a twentieth of the filesystem when that is smaller.
+FREE_SPACE_MARGIN = 64 * 1024 * 1024
+
+
+def error_kind(exc: BaseException) -> str:
+    """Name an OS error for logs and metrics: no_space, read_only, permission, io."""
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "no_space"
+        if exc.errno == errno.EROFS:
+            return "read_only"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission"
+        if exc.errno == errno.EIO:
+            return "io"
+    return "other"
+
+
+class Handle:
+    """An open cached object: descriptor, metadata and where the body starts."""
+
+    __slots__ = ("body_offset", "checked", "fd", "ino", "key", "meta", "refs", "stale")
+
+    def __init__(self, key: str, fd: int, meta: ObjectMeta, body_offset: int, ino: int) -> None:
+        self.key = key
+        self.fd = fd
+        self.meta = meta
+        self.body_offset = body_offset
+        self.ino = ino
+        self.refs = 0
+        self.checked = 0.0
+        self.stale = False
+
+
+class TempObject:
+    """A fill in progress: its temporary file and descriptor."""
+
+    __slots__ = ("fd", "key", "path", "reserved")
+
+    def __init__(self, key: str, path: Path, fd: int) -> None:
+        self.key = key
+        self.path = path
+        self.fd = fd
+        self.reserved = 0
+
+
+class DiskStore:
+    """Cached objects on local disk with an LRU-by-bytes size cap."""
+
+    def __init__(
+        self,
+        root: Path,
+        max_size: int,
+        *,
+        metrics: DeliveryMetrics,
+        high: float = 0.95,
+        low: float = 0.90,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root = root
+        self.objects_dir = root / "objects"
+        self.tmp_dir = root / "tmp"
+        self.index_path = root / "index.json"
+        self.max_size = max_size
+        self._lru = LruIndex(max_size, high=high, low=low)
+        self._clock = clock
+        self._monotonic = monotonic
+        self._metrics = metrics
+        self._open: OrderedDict[str, Handle] = OrderedDict()
+        self._filling: dict[str, int] = {}
+        self._reserved = 0
+        self._dirty = False
+        self.healthy = True
+        self.degraded_reason = ""
+
+    # -- start and stop (blocking: run in an executor) ---------------------------
+
+    def scan(self) -> None:
+        """Create the layout, drop crash leftovers, and rebuild the index from disk."""
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        leftovers = 0
+        for tmp in self.tmp_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                leftovers += 1
+        if leftovers:
+            log.warning("removed %d unfinished fill(s) left by a previous run", leftovers)
+        last_access = self._read_index()
+        found: list[tuple[float, str, int]] = []
+        for path in self.objects_dir.glob("*/*/*"):
+            entry = self._inspect(path)
+            if entry is None:
+                continue
+            meta, mtime = entry
+            found.append((last_access.get(meta.key, mtime), meta.key, meta.size))
+        for when, key, size in sorted(found):
+            self._lru.add(key, size, when)
+        self._publish_gauges()
+        log.info("store %s: %d objects, %d bytes", self.root, len(self._lru), self._lru.total)
+
+    def _read_index(self) -> dict[str, float]:
+        try:
+            doc = json.loads(self.index_path.read_text())
+            return {str(k): float(t) for k, _size, t in doc["entries"]}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # The index only orders eviction; the files themselves are the truth.
+            log.warning("ignoring unreadable %s: %s", self.index_path, exc)
+            return {}
+
+    def _inspect(self, path: Path) -> tuple[ObjectMeta, float] | None:
+        try:
+            with open(path, "rb") as f:
+                meta, body_offset = decode_header(f.read(HEADER_ALIGN))
+                st = os.fstat(f.fileno())
+        except (OSError, CorruptObject) as exc:
+            log.warning("removing unreadable cache file %s: %s", path, exc)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        if st.st_size != body_offset + meta.size or self.path_for(meta.key) != path:
+            log.warning("removing inconsistent cache file %s", path)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return meta, st.st_mtime
+
+    def index_document(self) -> str | None:
+        """The LRU order as JSON if it changed since the last save (event-loop thread)."""
+        if not self._dirty:
+            return None
+        self._dirty = False
+        return json.dumps({"entries": self._lru.entries()}, separators=(",", ":"))
+
+    def write_index(self, doc: str) -> None:
+        """Write an ``index_document`` atomically, so a restart keeps the order (blocking)."""
+        tmp = self.root / f".index.{os.getpid()}.tmp"
+        try:
+            tmp.write_text(doc)
+            os.replace(tmp, self.index_path)
+        except OSError as exc:
+            self._dirty = True
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            log.warning("could not save %s: %s", self.index_path, exc)
+
+    def close(self) -> None:
+        """Close every cached descriptor."""
+        for handle in self._open.values():
+            handle.stale = True
+            if handle.refs == 0:
+                os.close(handle.fd)
+        self._open.clear()
+
+    # -- lookups (event-loop thread, no blocking beyond a local open/stat) -------
+
+    def path_for(self, key: str) -> Path:
+        """Where the object for ``key`` lives; a hash, so no key can escape the store."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.objects_dir / digest[:2] / digest[2:4] / digest
+
+    def lookup(self, key: str) -> Handle | None:
+        """Return an open handle on the cached object (call ``release``), or None."""
+        now = self._monotonic()
+        handle = self._open.get(key)
+        if handle is not None and now - handle.checked > REVALIDATE_SECONDS:
+            try:
+                current = os.stat(self.path_for(key)).st_ino
+            except OSError:
+                current = -1
+            if current != handle.ino:
+                self._forget_handle(key)
+                handle = None
+            else:
+                handle.checked = now
+        if handle is None:
+            handle = self._open_file(key, now)
+            if handle is None:
+                return None
+        else:
+            self._open.move_to_end(key)
+        handle.refs += 1
+        self._lru.touch(key, self._clock())
+        self._dirty = True
+        return handle
+
+    def release(self, handle: Handle) -> None:
+        """Give back a handle from ``lookup``."""
+        handle.refs -= 1
+        if handle.stale and handle.refs == 0:
+            os.close(handle.fd)
+
+    def _open_file(self, key: str, now: float) -> Handle | None:
+        path = self.path_for(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            if key in self._lru:
+                self._lru.remove(key)
+                self._publish_gauges()
+            return None
+        except OSError as exc:
+            self.mark_failed(exc, "open")
+            return None
+        try:
+            meta, body_offset = decode_header(os.pread(fd, HEADER_ALIGN, 0))
+            st = os.fstat(fd)
+            if meta.key != key or st.st_size != body_offset + meta.size:
+                raise CorruptObject("header does not match the file")
+        except (OSError, CorruptObject) as exc:
+            os.close(fd)
+            log.warning("cache file for %r unreadable, dropping it: %s", key, exc)
+            self._unlink(path)
+            self._lru.remove(key)
+            return None
+        handle = Handle(key, fd, meta, body_offset, st.st_ino)
+        handle.checked = now
+        self._open[key] = handle
+        if key not in self._lru:
+            # Published by another worker process sharing this directory.
+            self._lru.add(key, meta.size, self._clock())
+            self._publish_gauges()
+        while len(self._open) > OPEN_FILES:
+            oldest = next(iter(self._open))
+            self._forget_handle(oldest)
+        return handle
+
+    def _forget_handle(self, key: str) -> None:
+        handle = self._open.pop(key, None)
+        if handle is None:
+            return
+        handle.stale = True
+        if handle.refs == 0:
+            os.close(handle.fd)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._lru
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of all objects in the store."""
+        return self._lru.total
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def keys(self) -> list[str]:
+        """Every cached key, least recently used first."""
+        return [key for key, _size, _t in self._lru.entries()]
+
+    # -- fills -------------------------------------------------------------------
+
+    def create_temp(self, key: str) -> TempObject:
+        """Open a new temporary file for a fill of ``key``."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        path = self.tmp_dir / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        return TempObject(key, path, fd)
+
+    def free_space(self) -> tuple[int, int]:
+        """Bytes the filesystem under the store still offers us, and its size (blocking)."""
+        st = os.statvfs(self.root)
+        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+
+    async def reserve(self, temp: TempObject, size: int) -> bool:
+        """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit."""
+        incoming = size + self._reserved
+        victims = self._lru.victims(incoming, self._pinned())
+        loop = asyncio.get_running_loop()
+        for key in victims:
+            if await loop.run_in_executor(None, self._unlink, self.path_for(key)):
+                self._metrics.evictions.labels(self._metrics.service).inc()
+            self._lru.remove(key)
+            self._forget_handle(key)
+            self._dirty = True
+        if victims:
+            self._publish_gauges()
+        if self._lru.total + incoming > self.max_size:
+            return False
+        try:
+            free, fs_size = await loop.run_in_executor(None, self.free_space)
+        except OSError as exc:
+            self.mark_failed(exc, "statvfs")
+            return False
+        # Fills under way will take up to what they reserved; count it as taken.
+        if free - self._reserved < size + min(FREE_SPACE_MARGIN, fs_size // 20):
+            # One object that does not fit is no reason to stop caching smaller ones.
+            self._metrics.store_errors.labels(self._metrics.service, "no_space").inc()
+            log.warning(
+                "no room on disk for %r (%d bytes, %d free); serving it uncached",
+                temp.key,
+                size,
+                free,
+            )
+            return False
+        temp.reserved = size
+        self._reserved += size
+        self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
+        return True
+
+    def _pinned(self) -> set[str]:
+        pinned = {key for key, handle in self._open.items() if handle.refs}
+        pinned.update(self._filling)
+        return pinned
+
+    def publish(self, temp: TempObject, meta: ObjectMeta) -> None:
+        """Make a verified, fsynced temporary file the cached object (blocking)."""
+        final = self.path_for(meta.key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(temp.path, final)
+        dir_fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def published(self, temp: TempObject, meta: ObjectMeta) -> None:
+        """Record a publication in the index (event-loop thread, after ``publish``)."""
+        self._forget_handle(meta.key)
+        self._lru.add(meta.key, meta.size, self._clock())
+        self._dirty = True
+        self.finish(temp)
+        self._publish_gauges()
+
+    def finish(self, temp: TempObject) -> None:
+        """Release a fill's reservation and pin (published or not)."""
+        self._reserved -= temp.reserved
+        temp.reserved = 0
+        count = self._filling.get(temp.key, 0) - 1
+        if count > 0:
+            self._filling[temp.key] = count
+        else:
+            self._filling.pop(temp.key, None)
+
+    def discard(self, temp: TempObject) -> None:
+        """Remove an unfinished fill's file (blocking, cheap)."""
+        self._unlink(temp.path)
+
+    # -- removal -----------------------------------------------------------------
+
+    def remove(self, key: str) -> bool:
+        """Delete one cached object; True if it was there."""
+        existed = self._unlink(self.path_for(key))
+        self._forget_handle(key)
+        if self._lru.remove(key) or existed:
+            self._dirty = True
+            self._publish_gauges()
+            return True
+        return False
+
+    def remove_prefix(self, prefix: str) -> int:
+        """Delete every cached object whose key starts with ``prefix``."""
+        return sum(self.remove(key) for key in self.keys() if key.startswith(prefix))
+
+    def _unlink(self, path: Path) -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    # -- health ------------------------------------------------------------------
+
+    def mark_failed(self, exc: BaseException, op: str) -> None:
+        """Note a disk failure: count it always, log it once per episode."""
+        kind = error_kind(exc)
+        self._metrics.store_errors.labels(self._metrics.service, kind).inc()
+        if self.healthy:
+            self.healthy = False
+            self.degraded_reason = f"{op}: {exc}"
+            self._metrics.store_healthy.labels(self._metrics.service).set(0)
+            log.error(
+                "disk store %s degraded (%s during %s: %s); serving misses from upstream "
+                "without caching until a write succeeds again",
+                self.root,
+                kind,
+                op,
+                exc,
+            )
+
+    def probe(self) -> bool:
+        """Try a small write in the store (blocking): True if the disk takes writes again."""
+        path = self.tmp_dir / f".probe.{os.getpid()}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, b"\0" * 4096)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            free, fs_size = self.free_space()
+            return free >= min(FREE_SPACE_MARGIN, fs_size // 20)
+        except OSError:
+            return False
+
+    def recovered(self) -> None:
+        """Flip back to healthy after a good ``probe`` (event-loop thread)."""
+        if not self.healthy:
+            self.healthy = True
+            self.degraded_reason = ""
+            self._metrics.store_healthy.labels(self._metrics.service).set(1)
+            log.warning("disk store %s accepts writes again; caching resumed", self.root)
+
+    def _publish_gauges(self) -> None:
+        self._metrics.cached_bytes.labels(self._metrics.service).set(self._lru.total)
+        self._metrics.cached_objects.labels(self._metrics.service).set(len(self._lru))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the Debian packages a target needs when their commands are missing.
+# Usage: scripts/install-sysdeps.sh test|bench
+set -euo pipefail
+
+declare -A pkg_for=(
+  [curl]=curl
+  [aria2c]=aria2
+  [nginx]=nginx-light
+  [wrk]=wrk
+)
+case "${1:-test}" in
+  test) wanted=(curl aria2c) ;;
+  bench) wanted=(curl nginx wrk) ;;
+  *) echo "usage: $0 test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for cmd in "${wanted[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_for[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

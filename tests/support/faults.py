@@ -1,0 +1,79 @@
+"""Misbehaving S3 answers for tests, served by the local S3 server's ``intercept`` hook."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+Start = Callable[..., Any]
+
+
+def truncating(key_path: str, body: bytes, *, keep: int) -> Callable[..., Iterable[bytes] | None]:
+    """Answer GETs of ``key_path`` with the full length promised but only ``keep`` bytes sent."""
+
+    def intercept(environ: dict[str, Any], start_response: Start) -> Iterable[bytes] | None:
+        if environ["REQUEST_METHOD"] != "GET" or environ["PATH_INFO"] != key_path:
+            return None
+        start_response("200 OK", _headers(body, len(body)))
+        return [body[:keep]]
+
+    return intercept
+
+
+def pausing(
+    key_path: str, body: bytes, *, at: int, release: threading.Event, limit: float = 20.0
+) -> Callable[..., Iterable[bytes] | None]:
+    """Send ``at`` bytes of a GET, wait for ``release`` (at most ``limit`` s), send the rest."""
+
+    def intercept(environ: dict[str, Any], start_response: Start) -> Iterable[bytes] | None:
+        if environ["REQUEST_METHOD"] != "GET" or environ["PATH_INFO"] != key_path:
+            return None
+        rng = environ.get("HTTP_RANGE")
+        if rng:  # a resume or a ranged read: answer it plainly
+            first, _, last = rng.removeprefix("bytes=").partition("-")
+            start, end = int(first), int(last or len(body) - 1)
+            start_response(
+                "206 Partial Content",
+                _headers(body, end - start + 1)
+                + [("Content-Range", f"bytes {start}-{end}/{len(body)}")],
+            )
+            return [body[start : end + 1]]
+        start_response("200 OK", _headers(body, len(body)))
+
+        def stream() -> Iterator[bytes]:
+            yield body[:at]
+            release.wait(limit)
+            yield body[at:]
+
+        return stream()
+
+    return intercept
+
+
+def stalling(key_path: str, body: bytes, *, at: int, seconds: float) -> Callable[..., Any]:
+    """Send ``at`` bytes of every GET, then go silent for ``seconds`` and hang up."""
+
+    def intercept(environ: dict[str, Any], start_response: Start) -> Iterable[bytes] | None:
+        if environ["REQUEST_METHOD"] != "GET" or environ["PATH_INFO"] != key_path:
+            return None
+        start_response("200 OK", _headers(body, len(body)))
+
+        def stream() -> Iterator[bytes]:
+            yield body[:at]
+            time.sleep(seconds)
+
+        return stream()
+
+    return intercept
+
+
+def _headers(body: bytes, length: int) -> list[tuple[str, str]]:
+    return [
+        ("Content-Length", str(length)),
+        ("ETag", f'"{hashlib.md5(body, usedforsecurity=False).hexdigest()}"'),
+        ("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT"),
+        ("Content-Type", "audio/mpeg"),
+    ]
