@@ -130,8 +130,10 @@ async def purge(request: web.Request) -> web.Response:
     raw = request.match_info["key"]
     delivery = request.app[DELIVERY]
     prefix = raw.endswith("*")
+    text = raw[:-1] if prefix else raw
     try:
-        key = plain_key(raw[:-1] if prefix else raw) if raw not in ("*", "") else ""
+        # A prefix may end at a folder ("season1/*") or inside a name ("season1/ep*").
+        key = plain_key(text.rstrip("/")) + ("/" if text.endswith("/") else "") if text else ""
     except BadKey as exc:
         return web.json_response({"error": exc.reason}, status=400)
     if prefix:
