@@ -17,11 +17,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from config import Secret
+
 from .errors import BadKey
 from .keys import object_key
+from .limits import request_limits
 from .serve import Delivery
 
-__all__ = ["ADMIN_TOKEN", "DELIVERY", "HEALTH", "add_admin_routes", "bearer_auth", "plain_key"]
+__all__ = ["ADMIN_TOKEN", "DELIVERY", "HEALTH", "bearer_auth", "create_admin_app", "plain_key"]
 
 DELIVERY = web.AppKey("delivery", Delivery)
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
@@ -149,9 +152,28 @@ async def purge(request: web.Request) -> web.Response:
     )
 
 
-def add_admin_routes(app: web.Application) -> None:
-    """Install the shared admin routes on an admin app holding DELIVERY and ADMIN_TOKEN."""
+def create_admin_app(
+    media_app: web.Application,
+    token: Secret | None,
+    *,
+    health: Callable[[], dict[str, Any]] | None = None,
+) -> web.Application:
+    """The admin listener's app, sharing ``media_app``'s engine (start the media app first).
+
+    ``health`` adds service-specific fields (mode, region, ...) to /healthz. A service
+    adds its own routes to the returned app before it starts.
+    """
+    app = web.Application(middlewares=[request_limits, bearer_auth])
+    app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
+    if health is not None:
+        app[HEALTH] = health
+
+    async def share_engine(admin: web.Application) -> None:
+        admin[DELIVERY] = media_app[DELIVERY]
+
+    app.on_startup.append(share_engine)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/admin/prefetch", prefetch)
     app.router.add_delete("/admin/cache/{key:.*}", purge)
+    return app

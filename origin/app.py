@@ -9,7 +9,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from config import Settings
-from delivery.admin import ADMIN_TOKEN, DELIVERY, add_admin_routes, bearer_auth
+from delivery.admin import DELIVERY
+from delivery.admin import create_admin_app as create_admin
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
 from delivery.keys import object_key
@@ -20,7 +21,6 @@ __all__ = ["METRICS", "SETTINGS", "create_admin_app", "create_app"]
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", DeliveryMetrics)
-MEDIA_APP = web.AppKey("media_app", web.Application)
 
 
 def create_app(
@@ -46,17 +46,7 @@ def create_app(
 
 def create_admin_app(media_app: web.Application) -> web.Application:
     """The admin listener's app, sharing the media app's engine (start the media app first)."""
-    app = web.Application(middlewares=[request_limits, bearer_auth])
-    token = media_app[SETTINGS].admin.token
-    app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
-    app[MEDIA_APP] = media_app
-
-    async def share_engine(admin: web.Application) -> None:
-        admin[DELIVERY] = media_app[DELIVERY]
-
-    app.on_startup.append(share_engine)
-    add_admin_routes(app)
-    return app
+    return create_admin(media_app, media_app[SETTINGS].admin.token)
 
 
 async def media(request: web.Request) -> web.StreamResponse:
