@@ -202,6 +202,8 @@ class FillManager:
         body = await self.upstream.open(fill.key)
         try:
             temp = await self._make_temp(fill.key, body.meta.size)
+            if temp is not None and not await self._write_header(temp, body.meta):
+                temp = None
             if temp is None:
                 fill.cacheable = False
                 fill.meta_ready.set_result(body.meta)
@@ -237,25 +239,34 @@ class FillManager:
         store.discard(temp)
         return None
 
+    async def _write_header(self, temp: TempObject, meta: ObjectMeta) -> bool:
+        """Start the file; on a disk error give it up (the fill then streams uncached)."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, _write_chunk, temp.fd, encode_header(meta), 0, None)
+        except OSError as exc:
+            self.store.mark_failed(exc, "write")
+            self.store.finish(temp)
+            os.close(temp.fd)
+            with contextlib.suppress(OSError):
+                self.store.discard(temp)
+            return False
+        return True
+
     async def _fill_file(self, fill: Fill, body: UpstreamBody, temp: TempObject) -> None:
         loop = asyncio.get_running_loop()
         meta = body.meta
-        header = encode_header(meta)
+        header_size = len(encode_header(meta))
         expected_md5 = md5_of_etag(meta.etag)
         md5 = hashlib.md5(usedforsecurity=False) if expected_md5 else None
-        try:
-            await loop.run_in_executor(None, _write_chunk, temp.fd, header, 0, None)
-        except OSError as exc:
-            self.store.mark_failed(exc, "write")
-            raise DiskFailed(fill.key, f"disk: {exc}") from exc
         fill.fd = temp.fd
-        fill.body_offset = len(header)
+        fill.body_offset = header_size
         fill.meta_ready.set_result(meta)
         pos = 0
         async for chunk in body.chunks():
             try:
                 await loop.run_in_executor(
-                    None, _write_chunk, temp.fd, chunk, len(header) + pos, md5
+                    None, _write_chunk, temp.fd, chunk, header_size + pos, md5
                 )
             except OSError as exc:
                 self.store.mark_failed(exc, "write")
