@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from castedge.switch_cli import add_switch_commands
 from config import ConfigError, Settings, config_path_from, load_settings
 
 __all__ = ["main"]
@@ -37,9 +38,20 @@ def _run(coro_fn: object) -> None:
 def cmd_origin(args: argparse.Namespace) -> int:
     settings = _load(args)
     _setup_logging(settings.log_level)
+    workers = settings.origin.workers or os.cpu_count() or 1
+    if workers > 1 and not args.worker:
+        from castedge.supervisor import Supervisor
+
+        return Supervisor(
+            role="origin",
+            config_path=config_path_from(args.config, os.environ),
+            count=workers,
+            listens=[("origin", settings.origin.listen), ("admin", settings.admin.listen)],
+            drain_timeout=settings.origin.drain_timeout,
+        ).run()
     from origin.service import run_origin
 
-    _run(run_origin(settings))
+    _run(run_origin(settings, worker=args.worker))
     return 0
 
 
@@ -74,11 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = with_config(sub.add_parser("origin", help="run the podcast pull-through cache"))
+    # Set by the supervisor on the processes it starts (origin.workers > 1).
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_origin)
 
     p = with_config(sub.add_parser("check-config", help="validate a settings file and exit"))
     p.add_argument("file", nargs="?", help="the file to check (default: as --config)")
     p.set_defaults(func=cmd_check_config)
+
+    add_switch_commands(sub, with_config)
 
     p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")

@@ -20,15 +20,23 @@ __all__ = ["Listener", "notify_systemd", "serve_forever"]
 
 log = logging.getLogger("castedge")
 
+#: Seconds between closing the listeners and closing idle connections at shutdown.
+ACCEPT_GRACE = 0.5
+
 
 @dataclass(frozen=True)
 class Listener:
-    """One app on one address; ``access_log`` as in the settings ("-", a path, None)."""
+    """One app on one address; ``access_log`` as in the settings ("-", a path, None).
+
+    ``log_format`` writes the access lines (the edge's hides tokens).
+    """
 
     name: str
     app: web.Application
     listen: Listen
     access_log: str | None = None
+    log_format: type[CombinedLogFormat] = CombinedLogFormat
+    reuse_port: bool = False
 
 
 def notify_systemd(state: str) -> None:
@@ -69,14 +77,19 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
             runner = web.AppRunner(
                 listener.app,
                 access_log=logger,
-                access_log_class=CombinedLogFormat,
+                access_log_class=listener.log_format,
                 shutdown_timeout=shutdown_timeout,
                 max_line_size=PARSER_LIMITS["max_line_size"],
                 max_field_size=PARSER_LIMITS["max_field_size"],
             )
             await runner.setup()
             runners.append(runner)
-            site = web.TCPSite(runner, listener.listen.host, listener.listen.port)
+            site = web.TCPSite(
+                runner,
+                listener.listen.host,
+                listener.listen.port,
+                reuse_port=listener.reuse_port or None,
+            )
             await site.start()
             # Tests and scripts wait for this line (port 0 means "any free port").
             print(f"{listener.name} listening on http://{_bound(site)}", flush=True)
@@ -84,6 +97,13 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
         await stop.wait()
         notify_systemd("STOPPING=1")
         log.info("stopping: finishing requests in flight")
+        for runner in runners:
+            for listening in list(runner.sites):
+                await listening.stop()
+        # aiohttp closes connections that have no request in progress yet; one
+        # accepted just before the listener closed gets a moment to send its request
+        # line (an Internet round trip) so it is served rather than reset.
+        await asyncio.sleep(ACCEPT_GRACE)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -14,6 +14,7 @@ from .secret import Secret
 from .settings import (
     AdminSettings,
     CacheSettings,
+    EdgeSettings,
     OriginSettings,
     S3Settings,
     Settings,
@@ -28,6 +29,7 @@ __all__ = [
     "AdminSettings",
     "CacheSettings",
     "ConfigError",
+    "EdgeSettings",
     "Listen",
     "OriginSettings",
     "S3Settings",

@@ -26,14 +26,17 @@ __all__ = [
     "fraction",
     "header_value",
     "integer",
+    "items",
     "listen",
     "optional",
     "path",
+    "path_prefix",
     "secret",
     "section",
     "size",
     "text",
     "url",
+    "web_origin",
 ]
 
 
@@ -87,6 +90,20 @@ def integer(lowest: int, highest: int) -> Kind:
     expected = f"an integer from {lowest} to {highest}"
 
     def convert(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            raise _reject(expected, value)
+        return value
+
+    return Kind(expected, convert)
+
+
+def count_or_auto(lowest: int, highest: int) -> Kind:
+    """A whole number within bounds, or "auto" (kept as None: the program decides)."""
+    expected = f"'auto' or an integer from {lowest} to {highest}"
+
+    def convert(value: object) -> int | None:
+        if isinstance(value, str) and value.lower() == "auto":
+            return None
         if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
             raise _reject(expected, value)
         return value
@@ -175,6 +192,70 @@ def url(*, strip_slash: bool = False) -> Kind:
             # the environment (AWS_ACCESS_KEY_ID and friends), never from here.
             raise ValueError(f"expected {expected}, got a URL with credentials in it")
         return value.rstrip("/") if strip_slash else value
+
+    return Kind(expected, convert)
+
+
+def path_prefix(expected: str = "a folder such as 'marketing/'") -> Kind:
+    """A folder of object keys, relative and ending in "/", such as ``marketing/trailers/``."""
+
+    def convert(value: object) -> str:
+        if not isinstance(value, str) or not value.endswith("/"):
+            raise _reject(expected, value, "end it with '/'" if isinstance(value, str) else "")
+        if value.startswith("/"):
+            raise _reject(expected, value, "without a leading '/'")
+        if any(segment in ("", ".", "..") for segment in value[:-1].split("/")):
+            raise _reject(expected, value, "no empty, '.' or '..' segments")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in value):
+            raise _reject(expected, value, "no control characters or backslashes")
+        return value
+
+    return Kind(expected, convert)
+
+
+def web_origin() -> Kind:
+    """A browser origin, ``scheme://host[:port]`` as the Origin header spells it, or "*".
+
+    Kept in lower case without a trailing "/", the form browsers send.
+    https://www.rfc-editor.org/rfc/rfc6454#section-6.1
+    """
+    expected = "an origin such as 'https://learn.example.com', or '*'"
+
+    def convert(value: object) -> str:
+        if value == "*":
+            return "*"
+        if not isinstance(value, str) or any(c.isspace() for c in value):
+            raise _reject(expected, value)
+        try:
+            parts = urlsplit(value.rstrip("/"))
+            port = parts.port
+        except ValueError:
+            raise _reject(expected, value) from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise _reject(expected, value)
+        if parts.path or parts.query or parts.fragment or parts.username is not None:
+            raise _reject(expected, value, "an origin has no path, query or user")
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        return f"{parts.scheme.lower()}://{host}" + (f":{port}" if port is not None else "")
+
+    return Kind(expected, convert)
+
+
+def items(item: Kind, *, expected: str) -> Kind:
+    """A YAML list of values of one kind, kept as a tuple; an empty list is allowed."""
+
+    def convert(value: object) -> tuple[object, ...]:
+        if not isinstance(value, list):
+            raise _reject(expected, value)
+        converted: list[object] = []
+        for index, element in enumerate(value):
+            try:
+                converted.append(item.convert(element))
+            except Invalid as error:
+                raise error.under(f"[{index}]") from None
+            except ValueError as error:
+                raise Invalid(str(error), (f"[{index}]",)) from None
+        return tuple(converted)
 
     return Kind(expected, convert)
 

@@ -7,25 +7,32 @@ docs/configuration.md (a test fails until every key is there).
 
 from __future__ import annotations
 
+import re
+
 from .kinds import (
     by_id,
     choice,
+    count_or_auto,
     duration,
     fraction,
     header_value,
     integer,
+    items,
     listen,
     optional,
     path,
+    path_prefix,
     secret,
     section,
     size,
     text,
     url,
+    web_origin,
 )
 from .settings import (
     AdminSettings,
     CacheSettings,
+    EdgeSettings,
     OriginSettings,
     S3Settings,
     Settings,
@@ -38,6 +45,7 @@ from .spec import EMPTY, Field, Invalid, Section
 __all__ = [
     "ADMIN",
     "CACHE",
+    "EDGE",
     "ORIGIN",
     "S3",
     "SETTINGS",
@@ -60,6 +68,28 @@ def _low_below_high(cache: CacheSettings) -> None:
             f"expected a number below high_watermark ({cache.high_watermark}), "
             f"got {cache.low_watermark}",
             ("low_watermark",),
+        )
+
+
+def _edge_paths_apart(edge: EdgeSettings) -> None:
+    # "/s/<token>/..." is the signed route; a public folder named "s" would shadow it.
+    for index, prefix in enumerate(edge.public_prefixes):
+        if prefix.split("/", 1)[0] == "s":
+            raise Invalid(
+                f"expected a folder other than 's/', which signed URLs use, got {prefix!r}",
+                ("public_prefixes", f"[{index}]"),
+            )
+    if "*" in edge.cors_origins and len(edge.cors_origins) > 1:
+        raise Invalid("expected either '*' alone or a list of origins, got both", ("cors_origins",))
+
+
+def _region_name(edge: EdgeSettings) -> None:
+    # It is a metric label and a word in logs and /healthz, as the locator's catalogue names it.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", edge.region):
+        raise Invalid(
+            "expected a region name of up to 64 letters, digits, '.', '_' or '-', "
+            f"got {edge.region!r}",
+            ("region",),
         )
 
 
@@ -123,7 +153,31 @@ ORIGIN = Section(
         Field("listen", listen(), default="0.0.0.0:8080"),
         Field("cache_control", header_value(), default="public, max-age=86400"),
         Field("access_log", optional(text("a file path, or '-' for stderr")), default="-"),
+        # auto: redirect misses to S3 while the disk store fails; stream: fetch them
+        # from S3 through this node without caching.
+        Field("fallback", choice("auto", "stream"), default="auto"),
+        Field("workers", count_or_auto(1, 64), default=1),
+        Field("drain_timeout", duration(), default="30s"),
     ),
+)
+
+EDGE = Section(
+    EdgeSettings,
+    (
+        Field("listen", listen(), default="0.0.0.0:8081"),
+        Field("region", text("a region name such as 'eu-central'")),
+        Field("public_url", optional(url(strip_slash=True)), default=None),
+        Field("public_prefixes", items(path_prefix(), expected="a list of folders"), default=[]),
+        Field("cors_origins", items(web_origin(), expected="a list of origins"), default=[]),
+        # Signed responses are one student's: no shared cache may keep them.
+        # https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.7
+        Field("cache_control", header_value(), default="private, max-age=3600"),
+        Field("public_cache_control", header_value(), default="public, max-age=86400"),
+        Field("access_log", optional(text("a file path, or '-' for stderr")), default="-"),
+        Field("revocation_file", optional(path("a file path")), default=None),
+        Field("revocation_interval", duration(positive=True), default="5s"),
+    ),
+    checks=(_region_name, _edge_paths_apart),
 )
 
 ADMIN = Section(
@@ -170,6 +224,7 @@ SETTINGS = Section(
         Field("upstream", section(UPSTREAM), default=EMPTY),
         Field("cache", section(CACHE)),
         Field("origin", section(ORIGIN), default=EMPTY),
+        Field("edge", optional(section(EDGE)), default=None),
         Field("admin", section(ADMIN), default=EMPTY),
         Field("signing", optional(section(SIGNING)), default=None),
         Field("log_level", choice("debug", "info", "warning", "error"), default="info"),

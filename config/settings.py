@@ -19,6 +19,7 @@ from .secret import Secret
 __all__ = [
     "AdminSettings",
     "CacheSettings",
+    "EdgeSettings",
     "OriginSettings",
     "S3Settings",
     "Settings",
@@ -75,6 +76,29 @@ class OriginSettings:
     listen: Listen
     cache_control: str
     access_log: str | None
+    fallback: str
+    workers: int | None
+    drain_timeout: float
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """How a video edge listens, which region it serves, and what it tells browsers and caches.
+
+    ``public_prefixes`` are directories (ending in "/") served without a token;
+    ``cors_origins`` are the web origins whose players may read responses ("*" for any).
+    """
+
+    listen: Listen
+    region: str
+    public_url: str | None
+    public_prefixes: tuple[str, ...]
+    cors_origins: tuple[str, ...]
+    cache_control: str
+    public_cache_control: str
+    access_log: str | None
+    revocation_file: Path | None
+    revocation_interval: float
 
 
 @dataclass(frozen=True)
@@ -111,3 +135,5 @@ class Settings:
     admin: AdminSettings
     signing: SigningSettings | None
     log_level: str
+    # Last and defaulted, so code that builds Settings by hand need not name it.
+    edge: EdgeSettings | None = None

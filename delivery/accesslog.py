@@ -27,13 +27,17 @@ class CombinedLogFormat(AbstractAccessLogger):
         stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
         line = (
             f"{request.remote or '-'} - - {stamp} "
-            f'"{_quote(request.method)} {_quote(request.rel_url.raw_path_qs)} '
+            f'"{_quote(request.method)} {_quote(self.target(request))} '
             f'HTTP/{request.version.major}.{request.version.minor}" '
             f"{response.status} {sent if sent else '-'} "
             f'"{_quote(request.headers.get("Referer", "-"))}" '
             f'"{_quote(request.headers.get("User-Agent", "-"))}"'
         )
         self.logger.info(line)
+
+    def target(self, request: BaseRequest) -> str:
+        """The request-target as written to the log; a service may hide part of it."""
+        return request.rel_url.raw_path_qs
 
 
 def _quote(text: str) -> str:

@@ -23,9 +23,8 @@ __all__ = ["delivery_context", "make_upstream"]
 
 log = logging.getLogger("castedge.engine")
 
-#: How often a degraded store is probed for recovery, and the LRU order saved.
+#: How often a degraded store is probed for recovery.
 PROBE_SECONDS = 5.0
-SAVE_INDEX_SECONDS = 30.0
 
 
 def make_upstream(settings: Settings, metrics: DeliveryMetrics) -> Upstream:
@@ -86,7 +85,6 @@ def delivery_context(
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
             await fills.close()
-            await _save_index(store)
             store.close()
             await upstream.close()
 
@@ -95,17 +93,7 @@ def delivery_context(
 
 async def _housekeeping(store: DiskStore) -> None:
     loop = asyncio.get_running_loop()
-    last_save = loop.time()
     while True:
         await asyncio.sleep(PROBE_SECONDS)
         if not store.healthy and await loop.run_in_executor(None, store.probe):
             store.recovered()
-        if loop.time() - last_save >= SAVE_INDEX_SECONDS:
-            last_save = loop.time()
-            await _save_index(store)
-
-
-async def _save_index(store: DiskStore) -> None:
-    doc = store.index_document()
-    if doc is not None:
-        await asyncio.get_running_loop().run_in_executor(None, store.write_index, doc)

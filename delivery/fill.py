@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -21,9 +22,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .errors import DeliveryError, DiskFailed, FillFailed, ObjectNotFound
+from .errors import CorruptObject, DeliveryError, DiskFailed, FillFailed, ObjectNotFound
 from .metrics import DeliveryMetrics
-from .objectfile import ObjectMeta, encode_header
+from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header, encode_header
 from .store import DiskStore, TempObject
 from .upstream import Upstream, UpstreamBody, md5_of_etag
 
@@ -33,6 +34,9 @@ log = logging.getLogger("castedge.fill")
 
 #: Remembered upstream 404s, at most (oldest forgotten first).
 NEGATIVE_ENTRIES = 10_000
+#: How often a fill run by another worker process is checked for progress. 10 ms
+#: keeps a follower's first byte close to the leader's at a negligible cost.
+FOLLOW_POLL = 0.01
 
 
 class Fill:
@@ -46,6 +50,7 @@ class Fill:
         self.cacheable = True
         self.fd = -1
         self.body_offset = 0
+        self.size = 0
         self.written = 0
         self.error: BaseException | None = None
         self._progress = asyncio.Event()
@@ -68,16 +73,22 @@ class Fill:
         return os.dup(self.fd) if self.fd >= 0 else None
 
     async def readable(self, pos: int) -> int:
-        """Wait until byte ``pos`` of the body is on disk; return how many bytes are.
+        """Wait until byte ``pos`` of the body may be sent; return how many bytes may.
 
-        Raises the fill's error when it failed before reaching ``pos``.
+        The last byte is held back until the fill is verified and published: a body
+        whose MD5 turns out wrong, or whose filling process dies, never reaches a
+        client complete. Raises the fill's error when it failed before ``pos``.
         """
-        while self.written <= pos and not self.done:
+        while True:
+            ok = self.done and self.error is None
+            visible = self.written if ok else min(self.written, self.size - 1)
+            if visible > pos or self.done:
+                break
             event = self._progress
             await event.wait()
-        if self.written <= pos and self.error is not None:
+        if visible <= pos and self.error is not None:
             raise self.error
-        return self.written
+        return visible
 
     def _advance(self, written: int) -> None:
         self.written = written
@@ -93,6 +104,16 @@ class Fill:
         else:
             self.completed.set_exception(error)
         self._advance(self.written)
+
+
+def _locked(fd: int) -> bool:
+    """True while some process holds the exclusive claim on the file behind ``fd``."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:
@@ -120,12 +141,14 @@ class FillManager:
         metrics: DeliveryMetrics,
         *,
         negative_ttl: float = 10.0,
+        stall_timeout: float = 30.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.upstream = upstream
         self._metrics = metrics
         self._negative_ttl = negative_ttl
+        self._stall_timeout = stall_timeout
         self._monotonic = monotonic
         self._fills: dict[str, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -199,10 +222,54 @@ class FillManager:
                 del self._fills[fill.key]
 
     async def _fetch(self, fill: Fill) -> str:
-        body = await self.upstream.open(fill.key)
+        loop = asyncio.get_running_loop()
+        store = self.store
+        for _ in range(3):
+            temp: TempObject | None = None
+            if store.healthy:
+                try:
+                    temp = await loop.run_in_executor(None, store.claim, fill.key)
+                except OSError as exc:
+                    store.mark_failed(exc, "claim")
+                else:
+                    if temp is None:
+                        # Another worker process fills it: stream from its file.
+                        outcome = await self._follow(fill)
+                        if outcome is not None:
+                            return outcome
+                        continue  # it gave up before the first byte: try ourselves
+                    if self._adopt_published(fill):
+                        await loop.run_in_executor(None, self._give_up, temp)
+                        return "cached"
+            return await self._lead(fill, temp)
+        raise FillFailed(fill.key, "the fill kept changing hands")
+
+    def _adopt_published(self, fill: Fill) -> bool:
+        """True (with the metadata set) if another process published the object meanwhile."""
+        handle = self.store.lookup(fill.key)
+        if handle is None:
+            return False
+        fill.size = handle.meta.size
+        fill.meta_ready.set_result(handle.meta)
+        self.store.release(handle)
+        return True
+
+    def _give_up(self, temp: TempObject) -> None:
+        """Drop a claimed temporary file: unlink while still holding its lock, then close."""
+        with contextlib.suppress(OSError):
+            self.store.discard(temp)
+        os.close(temp.fd)
+
+    async def _lead(self, fill: Fill, temp: TempObject | None) -> str:
+        loop = asyncio.get_running_loop()
         try:
-            temp = await self._make_temp(fill.key, body.meta.size)
-            if temp is not None and not await self._write_header(temp, body.meta):
+            body = await self.upstream.open(fill.key)
+        except BaseException:
+            if temp is not None:
+                await loop.run_in_executor(None, self._give_up, temp)
+            raise
+        try:
+            if temp is not None and not await self._start_file(temp, body.meta):
                 temp = None
             if temp is None:
                 fill.cacheable = False
@@ -224,34 +291,69 @@ class FillManager:
         finally:
             await body.close()
 
-    async def _make_temp(self, key: str, size: int) -> TempObject | None:
-        store = self.store
-        if not store.healthy:
-            return None
-        try:
-            temp = store.create_temp(key)
-        except OSError as exc:
-            store.mark_failed(exc, "create")
-            return None
-        if await store.reserve(temp, size):
-            return temp
-        os.close(temp.fd)
-        store.discard(temp)
-        return None
-
-    async def _write_header(self, temp: TempObject, meta: ObjectMeta) -> bool:
-        """Start the file; on a disk error give it up (the fill then streams uncached)."""
+    async def _start_file(self, temp: TempObject, meta: ObjectMeta) -> bool:
+        """Reserve room and write the header; False gives the file up (stream uncached)."""
         loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, _write_chunk, temp.fd, encode_header(meta), 0, None)
-        except OSError as exc:
-            self.store.mark_failed(exc, "write")
+        if await self.store.reserve(temp, meta.size):
+            try:
+                await loop.run_in_executor(
+                    None, _write_chunk, temp.fd, encode_header(meta), 0, None
+                )
+                return True
+            except OSError as exc:
+                self.store.mark_failed(exc, "write")
             self.store.finish(temp)
-            os.close(temp.fd)
-            with contextlib.suppress(OSError):
-                self.store.discard(temp)
-            return False
-        return True
+        await loop.run_in_executor(None, self._give_up, temp)
+        return False
+
+    async def _follow(self, fill: Fill) -> str | None:
+        """Serve waiters from another process's fill; None if it gave up before starting."""
+        store = self.store
+        part = store.part_path(fill.key)
+        deadline = self._monotonic() + self._stall_timeout
+        while True:
+            if self._adopt_published(fill):
+                return "cached"
+            try:
+                fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return None
+            try:
+                meta, body_offset = decode_header(os.pread(fd, HEADER_ALIGN, 0))
+                break
+            except CorruptObject:
+                abandoned = not _locked(fd)
+                os.close(fd)
+                if abandoned:
+                    return None
+            if self._monotonic() > deadline:
+                raise FillFailed(fill.key, "the worker filling it wrote nothing")
+            await asyncio.sleep(FOLLOW_POLL)
+        fill.fd, fill.body_offset, fill.size = fd, body_offset, meta.size
+        fill.meta_ready.set_result(meta)
+        final = store.path_for(fill.key)
+        last_change = self._monotonic()
+        try:
+            while True:
+                st = os.fstat(fd)
+                written = max(0, min(st.st_size - body_offset, meta.size))
+                if written != fill.written:
+                    fill._advance(written)
+                    last_change = self._monotonic()
+                if not _locked(fd):
+                    try:
+                        published = os.stat(final).st_ino == st.st_ino
+                    except FileNotFoundError:
+                        published = False
+                    if published and written == meta.size:
+                        return "followed"
+                    raise FillFailed(fill.key, "the worker filling it stopped")
+                if self._monotonic() - last_change > self._stall_timeout:
+                    raise FillFailed(fill.key, "the worker filling it stalled")
+                await asyncio.sleep(FOLLOW_POLL)
+        finally:
+            fill.fd = -1
+            os.close(fd)
 
     async def _fill_file(self, fill: Fill, body: UpstreamBody, temp: TempObject) -> None:
         loop = asyncio.get_running_loop()
@@ -261,6 +363,7 @@ class FillManager:
         md5 = hashlib.md5(usedforsecurity=False) if expected_md5 else None
         fill.fd = temp.fd
         fill.body_offset = header_size
+        fill.size = meta.size
         fill.meta_ready.set_result(meta)
         pos = 0
         async for chunk in body.chunks():

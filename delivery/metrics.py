@@ -50,6 +50,7 @@ class DeliveryMetrics:
             "castedge_fills_in_progress",
             "Objects being fetched into the cache now.",
             ["service"],
+            multiprocess_mode="livesum",
             registry=r,
         )
         self.fills = Counter(
@@ -59,10 +60,18 @@ class DeliveryMetrics:
             registry=r,
         )
         self.cached_bytes = Gauge(
-            "castedge_cached_bytes", "Bytes held in the disk store.", ["service"], registry=r
+            "castedge_cached_bytes",
+            "Bytes held in the disk store.",
+            ["service"],
+            multiprocess_mode="livemax",
+            registry=r,
         )
         self.cached_objects = Gauge(
-            "castedge_cached_objects", "Objects held in the disk store.", ["service"], registry=r
+            "castedge_cached_objects",
+            "Objects held in the disk store.",
+            ["service"],
+            multiprocess_mode="livemax",
+            registry=r,
         )
         self.evictions = Counter(
             "castedge_evictions",
@@ -83,6 +92,7 @@ class DeliveryMetrics:
             "castedge_store_healthy",
             "1 while the disk store accepts writes, 0 while degraded.",
             ["service"],
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.service = service

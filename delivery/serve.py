@@ -54,6 +54,9 @@ class Delivery:
     fills: FillManager
     metrics: DeliveryMetrics
     cache_control: str
+    #: Called instead of fetching a miss while the disk store fails (the origin
+    #: redirects to S3); None streams such misses from the upstream uncached.
+    on_degraded_miss: Callable[[web.Request, str], Awaitable[web.StreamResponse]] | None = None
 
     async def serve(
         self,
@@ -87,8 +90,12 @@ class Delivery:
             if self.fills.known_missing(key):
                 self.metrics.lookup("negative")
                 raise ObjectNotFound(key)
+            if not store.healthy and self.on_degraded_miss is not None:
+                return await self.on_degraded_miss(request, key)
             fill = self.fills.start(key)
             meta = await fill.meta()
+            if not fill.cacheable and not store.healthy and self.on_degraded_miss is not None:
+                return await self.on_degraded_miss(request, key)
             if not fill.cacheable:
                 self.metrics.lookup("stream")
                 return await self._answer(request, meta, extra, self._upstream_body(key, meta))
@@ -203,11 +210,12 @@ class Delivery:
             except (BodyCutShort, DeliveryError) as exc:
                 # Headers promised `length` bytes: closing short is how the client
                 # learns the copy is incomplete and retries.
-                log.warning("closing %s %s short: %s", request.method, request.path, exc)
+                # The key, not the request path: an edge's path holds a token.
+                log.warning("closing %s %s short: %s", request.method, meta.key, exc)
                 _abort(request)
                 return resp
             except (ConnectionResetError, BrokenPipeError) as exc:
-                log.debug("client left %s %s: %s", request.method, request.path, exc)
+                log.debug("client left %s %s: %s", request.method, meta.key, exc)
                 _abort(request)
                 return resp
         await resp.write_eof()

@@ -9,6 +9,13 @@ the remains of a crash and are removed.
 Hits never leave the event-loop thread: open descriptors and their parsed headers
 are kept (nginx's ``open_file_cache``), revalidated with one ``stat`` every few
 seconds so a change made by another process shows up.
+
+Several worker processes may share one directory. The file system is then the
+shared state: a fill's temporary file ``tmp/<sha256>.part`` is claimed with an
+exclusive ``flock`` (released by the kernel if the process dies, so a crash never
+leaves a claim behind), the least-recently-used order is the files' mtimes (a hit
+touches its file at most once a minute), and eviction runs under ``evict.lock``
+after re-reading the directory.
 """
 
 from __future__ import annotations
@@ -16,11 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import hashlib
-import json
 import logging
 import os
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,6 +47,10 @@ REVALIDATE_SECONDS = 5.0
 #: Open descriptors kept for hits (nginx's open_file_cache max is set per site; the
 #: default RLIMIT_NOFILE of systemd services is 1024 soft / 524288 hard).
 OPEN_FILES = 1024
+#: A hit moves its file's mtime (the shared LRU order) at most this often.
+TOUCH_SECONDS = 60.0
+#: A directory re-read for eviction is trusted this long.
+RESYNC_SECONDS = 1.0
 #: Free space left on the filesystem after a fill, so the machine keeps working:
 #: this much, or a twentieth of the filesystem when that is smaller.
 FREE_SPACE_MARGIN = 64 * 1024 * 1024
@@ -63,7 +73,7 @@ def error_kind(exc: BaseException) -> str:
 class Handle:
     """An open cached object: descriptor, metadata and where the body starts."""
 
-    __slots__ = ("body_offset", "checked", "fd", "ino", "key", "meta", "refs", "stale")
+    __slots__ = ("body_offset", "checked", "fd", "ino", "key", "meta", "refs", "stale", "touched")
 
     def __init__(self, key: str, fd: int, meta: ObjectMeta, body_offset: int, ino: int) -> None:
         self.key = key
@@ -73,6 +83,7 @@ class Handle:
         self.ino = ino
         self.refs = 0
         self.checked = 0.0
+        self.touched = 0.0
         self.stale = False
 
 
@@ -105,8 +116,9 @@ class DiskStore:
         self.root = root
         self.objects_dir = root / "objects"
         self.tmp_dir = root / "tmp"
-        self.index_path = root / "index.json"
+        self.evict_lock_path = root / "evict.lock"
         self.max_size = max_size
+        self._watermarks = (high, low)
         self._lru = LruIndex(max_size, high=high, low=low)
         self._clock = clock
         self._monotonic = monotonic
@@ -114,7 +126,8 @@ class DiskStore:
         self._open: OrderedDict[str, Handle] = OrderedDict()
         self._filling: dict[str, int] = {}
         self._reserved = 0
-        self._dirty = False
+        self._known: dict[str, str] = {}
+        self._resynced = -RESYNC_SECONDS
         self.healthy = True
         self.degraded_reason = ""
 
@@ -124,36 +137,50 @@ class DiskStore:
         """Create the layout, drop crash leftovers, and rebuild the index from disk."""
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        leftovers = 0
-        for tmp in self.tmp_dir.iterdir():
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-                leftovers += 1
+        leftovers = sum(self._remove_if_abandoned(p) for p in self.tmp_dir.glob("*.part"))
         if leftovers:
-            log.warning("removed %d unfinished fill(s) left by a previous run", leftovers)
-        last_access = self._read_index()
-        found: list[tuple[float, str, int]] = []
-        for path in self.objects_dir.glob("*/*/*"):
-            entry = self._inspect(path)
-            if entry is None:
-                continue
-            meta, mtime = entry
-            found.append((last_access.get(meta.key, mtime), meta.key, meta.size))
-        for when, key, size in sorted(found):
-            self._lru.add(key, size, when)
+            log.warning("removed %d unfinished fill(s) left by a stopped process", leftovers)
+        for entry in sorted(self._listing(), key=lambda e: e[2]):
+            self._lru.add(entry[0], entry[1], entry[2])
         self._publish_gauges()
         log.info("store %s: %d objects, %d bytes", self.root, len(self._lru), self._lru.total)
 
-    def _read_index(self) -> dict[str, float]:
+    def _remove_if_abandoned(self, part: Path) -> bool:
+        """Remove a temporary file unless a live fill (of any process) holds its lock."""
         try:
-            doc = json.loads(self.index_path.read_text())
-            return {str(k): float(t) for k, _size, t in doc["entries"]}
+            fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            # The index only orders eviction; the files themselves are the truth.
-            log.warning("ignoring unreadable %s: %s", self.index_path, exc)
-            return {}
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        try:
+            return self._unlink(part)
+        finally:
+            os.close(fd)
+
+    def _listing(self) -> list[tuple[str, int, float]]:
+        """(key, size, mtime) of every object on disk; headers read once per file (blocking)."""
+        found: list[tuple[str, int, float]] = []
+        known: dict[str, str] = {}
+        for path in self.objects_dir.glob("*/*/*"):
+            name = str(path)
+            key = self._known.get(name)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if key is None:
+                entry = self._inspect(path)
+                if entry is None:
+                    continue
+                key = entry[0].key
+            known[name] = key
+            found.append((key, st.st_size, st.st_mtime))
+        self._known = known
+        return found
 
     def _inspect(self, path: Path) -> tuple[ObjectMeta, float] | None:
         try:
@@ -171,25 +198,6 @@ class DiskStore:
                 path.unlink()
             return None
         return meta, st.st_mtime
-
-    def index_document(self) -> str | None:
-        """The LRU order as JSON if it changed since the last save (event-loop thread)."""
-        if not self._dirty:
-            return None
-        self._dirty = False
-        return json.dumps({"entries": self._lru.entries()}, separators=(",", ":"))
-
-    def write_index(self, doc: str) -> None:
-        """Write an ``index_document`` atomically, so a restart keeps the order (blocking)."""
-        tmp = self.root / f".index.{os.getpid()}.tmp"
-        try:
-            tmp.write_text(doc)
-            os.replace(tmp, self.index_path)
-        except OSError as exc:
-            self._dirty = True
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            log.warning("could not save %s: %s", self.index_path, exc)
 
     def close(self) -> None:
         """Close every cached descriptor."""
@@ -227,8 +235,13 @@ class DiskStore:
         else:
             self._open.move_to_end(key)
         handle.refs += 1
-        self._lru.touch(key, self._clock())
-        self._dirty = True
+        wall = self._clock()
+        self._lru.touch(key, wall)
+        if wall - handle.touched > TOUCH_SECONDS:
+            # The mtime is the LRU order every worker (and the next start) sees.
+            handle.touched = wall
+            with contextlib.suppress(OSError):
+                os.utime(handle.fd)
         return handle
 
     def release(self, handle: Handle) -> None:
@@ -262,6 +275,7 @@ class DiskStore:
             return None
         handle = Handle(key, fd, meta, body_offset, st.st_ino)
         handle.checked = now
+        handle.touched = st.st_mtime
         self._open[key] = handle
         if key not in self._lru:
             # Published by another worker process sharing this directory.
@@ -297,12 +311,36 @@ class DiskStore:
 
     # -- fills -------------------------------------------------------------------
 
-    def create_temp(self, key: str) -> TempObject:
-        """Open a new temporary file for a fill of ``key``."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        path = self.tmp_dir / f"{digest}.{os.getpid()}.{secrets.token_hex(4)}.part"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        return TempObject(key, path, fd)
+    def part_path(self, key: str) -> Path:
+        """Where the fill of ``key`` writes, whichever process runs it."""
+        return self.tmp_dir / (hashlib.sha256(key.encode()).hexdigest() + ".part")
+
+    def claim(self, key: str) -> TempObject | None:
+        """Claim the fill of ``key`` for this process, or None if another one holds it.
+
+        The claim is an exclusive ``flock`` on the temporary file itself: the kernel
+        drops it when the process dies, and whoever opens the file can test it.
+        Blocking (two opens and a stat); raises OSError when the disk refuses.
+        """
+        path = self.part_path(key)
+        for _ in range(5):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = -1
+            if current == os.fstat(fd).st_ino:
+                # Ours now; whatever a dead fill left in it goes.
+                os.ftruncate(fd, 0)
+                return TempObject(key, path, fd)
+            # Between our open and our lock the file was published or cleaned away.
+            os.close(fd)
+        raise OSError(errno.EAGAIN, f"could not claim {path}")
 
     def free_space(self) -> tuple[int, int]:
         """Bytes the filesystem under the store still offers us, and its size (blocking)."""
@@ -311,15 +349,22 @@ class DiskStore:
 
     async def reserve(self, temp: TempObject, size: int) -> bool:
         """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit."""
-        incoming = size + self._reserved
-        victims = self._lru.victims(incoming, self._pinned())
         loop = asyncio.get_running_loop()
-        for key in victims:
-            if await loop.run_in_executor(None, self._unlink, self.path_for(key)):
-                self._metrics.evictions.labels(self._metrics.service).inc()
-            self._lru.remove(key)
-            self._forget_handle(key)
-            self._dirty = True
+        lock_fd = await loop.run_in_executor(None, self._lock_evictions)
+        try:
+            if self._monotonic() - self._resynced > RESYNC_SECONDS:
+                # Other workers sharing the directory add and remove objects too.
+                self._merge(await loop.run_in_executor(None, self._listing))
+                self._resynced = self._monotonic()
+            incoming = size + self._reserved
+            victims = self._lru.victims(incoming, self._pinned())
+            for key in victims:
+                if await loop.run_in_executor(None, self._unlink, self.path_for(key)):
+                    self._metrics.evictions.labels(self._metrics.service).inc()
+                self._lru.remove(key)
+                self._forget_handle(key)
+        finally:
+            os.close(lock_fd)
         if victims:
             self._publish_gauges()
         if self._lru.total + incoming > self.max_size:
@@ -345,6 +390,24 @@ class DiskStore:
         self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
         return True
 
+    def _lock_evictions(self) -> int:
+        """Take the store-wide eviction lock (blocking); closing the descriptor frees it."""
+        fd = os.open(self.evict_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def _merge(self, listing: list[tuple[str, int, float]]) -> None:
+        """Make the index match the directory, keeping this process's fresher access times."""
+        seen = {key: last for key, _size, last in self._lru.entries()}
+        merged = sorted(
+            ((max(mtime, seen.get(key, mtime)), key, size) for key, size, mtime in listing),
+        )
+        high, low = self._watermarks
+        self._lru = LruIndex(self.max_size, high=high, low=low)
+        for last, key, size in merged:
+            self._lru.add(key, size, last)
+        self._publish_gauges()
+
     def _pinned(self) -> set[str]:
         pinned = {key for key, handle in self._open.items() if handle.refs}
         pinned.update(self._filling)
@@ -365,7 +428,6 @@ class DiskStore:
         """Record a publication in the index (event-loop thread, after ``publish``)."""
         self._forget_handle(meta.key)
         self._lru.add(meta.key, meta.size, self._clock())
-        self._dirty = True
         self.finish(temp)
         self._publish_gauges()
 
@@ -390,7 +452,6 @@ class DiskStore:
         existed = self._unlink(self.path_for(key))
         self._forget_handle(key)
         if self._lru.remove(key) or existed:
-            self._dirty = True
             self._publish_gauges()
             return True
         return False

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -16,6 +18,19 @@ from delivery.errors import BadKey
 from delivery.keys import object_key
 from delivery.limits import request_limits
 from delivery.metrics import DeliveryMetrics
+
+from .state import StateFile
+from .switches import (
+    REDIRECTOR,
+    SWITCHES,
+    Action,
+    Redirector,
+    Switches,
+    add_switch_routes,
+    choose,
+    maintenance_page,
+    wants_html,
+)
 
 __all__ = ["METRICS", "SETTINGS", "create_admin_app", "create_app"]
 
@@ -34,19 +49,56 @@ def create_app(
     metrics = DeliveryMetrics(registry, service="origin")
     app[SETTINGS] = settings
     app[METRICS] = metrics
+    app[SWITCHES] = Switches(
+        StateFile(settings.cache.dir / "state.json"), metrics.registry, clock=clock
+    )
     app.cleanup_ctx.append(
         delivery_context(
             settings, metrics, cache_control=settings.origin.cache_control, clock=clock
         )
     )
+    app.cleanup_ctx.append(_switches_context)
     app.router.add_get("/healthz", public_health)
     app.router.add_get("/{tail:.*}", media)
     return app
 
 
+async def _switches_context(app: web.Application) -> AsyncIterator[None]:
+    delivery = app[DELIVERY]
+    switches = app[SWITCHES]
+    redirector = Redirector.for_upstream(app[SETTINGS], delivery.fills.upstream)
+    app[REDIRECTOR] = redirector
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, switches.refresh)
+    if app[SETTINGS].origin.fallback == "auto" and redirector.available:
+
+        async def degraded_miss(request: web.Request, key: str) -> web.StreamResponse:
+            switches.redirects.labels("auto").inc()
+            return await redirector.redirect(request, key)
+
+        delivery.on_degraded_miss = degraded_miss
+    switches.store_healthy = lambda: delivery.store.healthy
+    task = asyncio.create_task(switches.watch(), name="switches")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_admin_app(media_app: web.Application) -> web.Application:
     """The admin listener's app, sharing the media app's engine (start the media app first)."""
-    return create_admin(media_app, media_app[SETTINGS].admin.token)
+    switches = media_app[SWITCHES]
+    admin = create_admin(media_app, media_app[SETTINGS].admin.token, health=switches.describe)
+    admin[SWITCHES] = switches
+
+    async def share(admin_app: web.Application) -> None:
+        admin_app[REDIRECTOR] = media_app[REDIRECTOR]
+
+    admin.on_startup.append(share)
+    add_switch_routes(admin)
+    return admin
 
 
 async def media(request: web.Request) -> web.StreamResponse:
@@ -57,11 +109,41 @@ async def media(request: web.Request) -> web.StreamResponse:
     except BadKey as exc:
         delivery.metrics.request_done(400, 0)
         return web.Response(status=400, text=f"bad request: {exc.reason}\n")
-    resp = await delivery.serve(request, key)
+    switches = request.app[SWITCHES]
+    redirector = request.app[REDIRECTOR]
+    state = switches.state
+    action = choose(
+        state,
+        wants_html=wants_html(request.headers.get("Accept")),
+        can_redirect=redirector.available,
+    )
+    resp: web.StreamResponse
+    if action is Action.SERVE:
+        resp = await delivery.serve(request, key)
+    elif action is Action.REDIRECT:
+        switches.redirects.labels("maintenance" if state.maintenance else "fallback").inc()
+        resp = await redirector.redirect(request, key)
+    else:
+        retry = str(state.maintenance_retry_after)
+        headers = {"Retry-After": retry, "Cache-Control": "no-store"}
+        if action is Action.MAINTENANCE_PAGE:
+            page = maintenance_page(state.maintenance_message, state.maintenance_retry_after)
+            resp = web.Response(status=503, text=page, content_type="text/html", headers=headers)
+        else:
+            resp = web.Response(status=503, text=state.maintenance_message + "\n", headers=headers)
     delivery.metrics.request_done(resp.status, getattr(resp, "sent", 0))
     return resp
 
 
 async def public_health(request: web.Request) -> web.Response:
-    """A balancer's liveness check on the media port: 200 while the node should get traffic."""
-    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+    """A balancer's check on the media port: 503 in maintenance so it drains the node."""
+    state = request.app[SWITCHES].state
+    if state.maintenance:
+        status, code = "maintenance", 503
+    elif state.fallback:
+        status, code = "fallback", 200
+    elif not request.app[DELIVERY].store.healthy:
+        status, code = "degraded", 200
+    else:
+        status, code = "ok", 200
+    return web.json_response({"status": status}, status=code, headers={"Cache-Control": "no-store"})

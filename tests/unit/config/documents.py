@@ -28,6 +28,7 @@ def full() -> dict[str, Any]:
     document = minimal()
     document["admin"] = {"token": "admin-token"}
     document["signing"] = {"keys": {"k1": SIGNING_KEY}, "active": "k1"}
+    document["edge"] = {"region": "eu-central"}
     return document
 
 

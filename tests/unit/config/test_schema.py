@@ -61,6 +61,9 @@ def test_minimal_document_takes_every_default() -> None:
             listen=Listen("0.0.0.0", 8080),
             cache_control="public, max-age=86400",
             access_log="-",
+            fallback="auto",
+            workers=1,
+            drain_timeout=30.0,
         ),
         admin=AdminSettings(listen=Listen("127.0.0.1", 9090), token=None),
         signing=None,
@@ -88,7 +91,14 @@ def test_every_key_given() -> None:
             "negative_ttl": "1m",
         },
         "cache": {"dir": "cache", "max_size": 1, "high_watermark": 1, "low_watermark": 0.5},
-        "origin": {"listen": ":0", "cache_control": "no-store", "access_log": None},
+        "origin": {
+            "listen": ":0",
+            "cache_control": "no-store",
+            "access_log": None,
+            "fallback": "STREAM",
+            "workers": "auto",
+            "drain_timeout": "2m",
+        },
         "admin": {"listen": "[::1]:9999", "token": "t0ken"},
         "signing": {
             "keys": {"2025a": SIGNING_KEY, "2025-b_": SIGNING_KEY + "2"},
@@ -110,7 +120,9 @@ def test_every_key_given() -> None:
         connect_timeout=0.5, read_timeout=12.0, retries=0, backoff=0.0, negative_ttl=60.0
     )
     assert got.cache == CacheSettings(Path("cache"), 1, 1.0, 0.5)
-    assert got.origin == OriginSettings(Listen("0.0.0.0", 0), "no-store", None)
+    assert got.origin == OriginSettings(
+        Listen("0.0.0.0", 0), "no-store", None, "stream", None, 120.0
+    )
     assert got.admin == AdminSettings(Listen("::1", 9999), Secret("t0ken"))
     assert got.signing == SigningSettings(
         keys={"2025a": Secret(SIGNING_KEY), "2025-b_": Secret(SIGNING_KEY + "2")},
@@ -193,7 +205,7 @@ def test_null_signing_is_no_signing() -> None:
         (
             {"bogus": 1},
             "castedge.yaml: bogus: unknown key; "
-            "expected one of storage, upstream, cache, origin, admin, signing, log_level",
+            "expected one of storage, upstream, cache, origin, edge, admin, signing, log_level",
         ),
     ],
 )
@@ -228,7 +240,7 @@ ALL_SECTIONS = [path.rstrip(".") for path in section_paths(SETTINGS)]
 
 def test_the_walk_finds_every_section() -> None:
     assert sorted(ALL_SECTIONS) == sorted(
-        ["", "storage", "storage.s3", "upstream", "cache", "origin", "admin", "signing"]
+        ["", "storage", "storage.s3", "upstream", "cache", "origin", "edge", "admin", "signing"]
     )
 
 

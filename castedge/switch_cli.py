@@ -1,0 +1,141 @@
+"""``castedge fallback`` and ``castedge maintenance``: flip a switch on one or many nodes."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import socket
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from config import ConfigError, config_path_from, load_settings, parse_duration
+
+__all__ = ["add_switch_commands"]
+
+#: An operator at 3 a.m. wants an answer, not a hang: each node gets this long.
+TIMEOUT = 5.0
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str]:
+    token = os.environ.get("CASTEDGE_ADMIN_TOKEN", "")
+    nodes = list(args.node or [])
+    need_config = not nodes or not token
+    if need_config:
+        try:
+            settings = load_settings(config_path_from(args.config, os.environ))
+        except ConfigError:
+            if not nodes:
+                raise
+        else:
+            if not token and settings.admin.token is not None:
+                token = settings.admin.token.reveal()
+            if not nodes:
+                listen = settings.admin.listen
+                host = "127.0.0.1" if listen.host in ("0.0.0.0", "") else listen.host
+                host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+                nodes = [f"http://{host}:{listen.port}"]
+    return [n.rstrip("/") for n in nodes], token
+
+
+def _call(node: str, path: str, token: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    if not node.startswith(("http://", "https://")):
+        raise RuntimeError("not an http(s) URL")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked just above
+        node + path,
+        data=data,
+        method="PUT" if body is not None else "GET",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:  # noqa: S310 - checked above
+            doc: dict[str, Any] = json.loads(resp.read())
+            return doc
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            raise RuntimeError("refused: missing or wrong admin token") from exc
+        try:
+            detail = json.loads(exc.read()).get("error", "")
+        except ValueError:
+            detail = ""
+        raise RuntimeError(f"HTTP {exc.code} {detail}".strip()) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise RuntimeError(f"unreachable: {reason}") from exc
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _run(args: argparse.Namespace, which: str) -> int:
+    nodes, token = _nodes_and_token(args)
+    body: dict[str, Any] | None = None
+    if args.action in ("on", "off"):
+        body = {"mode": args.action, "by": _who()}
+        if which == "maintenance":
+            if args.message is not None:
+                body["message"] = args.message
+            if args.retry_after is not None:
+                body["retry_after"] = max(1, round(parse_duration(args.retry_after)))
+    rows = [["NODE", which.upper(), "SINCE", "BY"]]
+    if which == "fallback":
+        rows[0].append("AUTO")
+    failed = 0
+    for node in nodes:
+        try:
+            doc = _call(node, f"/admin/{which}", token, body)
+        except RuntimeError as exc:
+            failed += 1
+            rows.append([node, str(exc), "", ""] + ([""] if which == "fallback" else []))
+            continue
+        row = [node, "on" if doc["on"] else "off", doc.get("since") or "-", doc.get("by") or "-"]
+        if which == "fallback":
+            row.append("on" if doc.get("auto") else "off")
+        rows.append(row)
+    print(_table(rows))
+    return 1 if failed else 0
+
+
+def add_switch_commands(sub: Any, with_config: Any) -> None:
+    """Register ``fallback`` and ``maintenance`` on the CLI's subparsers."""
+    for which, help_text in (
+        ("fallback", "redirect every media request to S3, or stop doing so"),
+        ("maintenance", "show a maintenance page / redirect media to S3, or stop"),
+    ):
+        p = with_config(sub.add_parser(which, help=help_text))
+        p.add_argument("action", choices=["on", "off", "status"])
+        p.add_argument(
+            "--node",
+            action="append",
+            metavar="URL",
+            help="a node's admin URL (repeat for many; default: admin.listen of the config)",
+        )
+        if which == "maintenance":
+            p.add_argument("--message", help="the text shown on the maintenance page")
+            p.add_argument("--retry-after", metavar="DURATION", help="e.g. 10s (default 10s)")
+
+        def run(args: argparse.Namespace, which: str = which) -> int:
+            try:
+                return _run(args, which)
+            except ValueError as exc:
+                print(f"castedge {which}: {exc}", file=sys.stderr)
+                return 2
+
+        p.set_defaults(func=run)

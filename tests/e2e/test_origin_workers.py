@@ -1,0 +1,188 @@
+"""Several worker processes on one port, and restarts that drop nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.conftest import Bucket, payload
+from tests.support.process import CastedgeProcess
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "workers-admin-token-0123456789"
+
+
+def config(bucket: Bucket, tmp_path: Path, **origin: Any) -> dict[str, Any]:
+    return {
+        "storage": {"s3": {"bucket": bucket.name, "endpoint_url": bucket.server.url}},
+        "cache": {"dir": str(tmp_path / "cache"), "max_size": "2GB"},
+        "origin": {"listen": "127.0.0.1:0", "access_log": None, **origin},
+        "admin": {"listen": "127.0.0.1:0", "token": TOKEN},
+    }
+
+
+async def get_many(url: str, count: int, **kwargs: Any) -> list[tuple[int, str]]:
+    """``count`` concurrent GETs, each on its own connection (so workers share them)."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> tuple[int, str]:
+            async with session.get(url, allow_redirects=False, **kwargs) as resp:
+                return resp.status, hashlib.sha256(await resp.read()).hexdigest()
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def test_four_workers_forty_misses_one_upstream_get(bucket: Bucket, tmp_path: Path) -> None:
+    body = payload(20_000_000, "workers")
+    digest = bucket.put("podcast/w.mp3", body)
+    proc = CastedgeProcess("origin", config(bucket, tmp_path, workers=4), tmp_path).start()
+    try:
+        results = asyncio.run(get_many(proc.url("podcast/w.mp3"), 40))
+        assert set(results) == {(200, digest)}
+        assert bucket.gets("podcast/w.mp3") == 1
+
+        # Metrics add up across the workers, whichever one answers the scrape.
+        with urllib.request.urlopen(proc.urls["admin"] + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        assert 'castedge_requests_total{service="origin",status="200"} 40.0' in text
+
+        # A switch flipped through one worker holds for all of them within a second.
+        request = urllib.request.Request(
+            proc.urls["admin"] + "/admin/fallback",
+            data=b'{"mode": "on", "by": "test"}',
+            method="PUT",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.status == 200
+        time.sleep(1.0)
+        statuses = {status for status, _ in asyncio.run(get_many(proc.url("podcast/w.mp3"), 20))}
+        assert statuses == {302}
+    finally:
+        assert proc.stop() == 0
+
+
+def test_a_killed_worker_is_replaced(bucket: Bucket, tmp_path: Path) -> None:
+    bucket.put("podcast/k.mp3", b"k" * 10_000)
+    proc = CastedgeProcess("origin", config(bucket, tmp_path, workers=2), tmp_path).start()
+    try:
+        assert proc.proc is not None
+        children = _children(proc.proc.pid)
+        assert len(children) == 2
+        os.kill(children[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = _children(proc.proc.pid)
+            if len(now) == 2 and children[0] not in now:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the killed worker was not replaced")
+        statuses = {s for s, _ in asyncio.run(get_many(proc.url("podcast/k.mp3"), 10))}
+        assert statuses == {200}
+    finally:
+        assert proc.stop() == 0
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
+    return [int(p) for p in out.split()]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_lets_a_download_finish_then_exits_0(
+    bucket: Bucket, tmp_path: Path, workers: int
+) -> None:
+    body = payload(100_000_000, "drain")
+    digest = bucket.put("podcast/long.mp3", body)
+    proc = CastedgeProcess("origin", config(bucket, tmp_path, workers=workers), tmp_path)
+    proc.start()
+    dest = tmp_path / "long.mp3"
+    # About three seconds of transfer, so the signal lands mid-download.
+    client = subprocess.Popen(
+        ["curl", "-sSf", "--limit-rate", "35M", "-o", str(dest), proc.url("podcast/long.mp3")]
+    )
+    deadline = time.monotonic() + 10
+    while (not dest.exists() or dest.stat().st_size < 5_000_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.proc is not None
+    proc.proc.send_signal(signal.SIGTERM)
+    assert client.wait(60) == 0
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == digest
+    assert proc.proc.wait(30) == 0
+    assert proc.stop() == 0  # already gone: closes its pipes
+
+
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+@pytest.fixture
+def migrate_requests() -> Any:
+    """Turn on what systemd/castedge-sysctl.conf turns on, for this test only."""
+    try:
+        before = MIGRATE_REQ.read_text()
+        MIGRATE_REQ.write_text("1\n")
+    except OSError as exc:
+        pytest.skip(f"cannot set net.ipv4.tcp_migrate_req here (needs root, Linux 5.14+): {exc}")
+    yield
+    MIGRATE_REQ.write_text(before)
+
+
+def test_sighup_replaces_workers_without_refusing_a_connection(
+    bucket: Bucket, tmp_path: Path, migrate_requests: None
+) -> None:
+    bucket.put("podcast/h.mp3", b"h" * 50_000)
+    proc = CastedgeProcess("origin", config(bucket, tmp_path, workers=2), tmp_path).start()
+    failures: list[str] = []
+    done = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal done
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline and done < 5000:
+            try:
+                with urllib.request.urlopen(proc.url("podcast/h.mp3"), timeout=5) as resp:
+                    if resp.status != 200 or len(resp.read()) != 50_000:
+                        failures.append(f"status {resp.status}")
+            except OSError as exc:
+                failures.append(repr(exc))
+            done += 1
+
+    try:
+        assert proc.proc is not None
+        before = set(_children(proc.proc.pid))
+        thread = threading.Thread(target=hammer)
+        thread.start()
+        time.sleep(0.3)
+        proc.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            after = set(_children(proc.proc.pid))
+            if len(after) == 2 and not after & before:
+                break
+            time.sleep(0.1)
+        time.sleep(0.3)
+        stop.set()
+        thread.join(30)
+        assert not after & before, "every worker should have been replaced"
+        assert failures == []
+        assert done > 20
+    finally:
+        stop.set()
+        assert proc.stop() == 0
