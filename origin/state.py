@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -120,7 +121,7 @@ class StateFile:
 
     def save(self, state: NodeState) -> None:
         """Write the state atomically and fsync it (blocking)."""
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
             with open(tmp, "w") as f:
                 f.write(state.to_json())

@@ -121,6 +121,8 @@ class Switches:
     ):
         self.file = state_file
         self.clock = clock
+        # Two admin calls at once must not interleave read-modify-write of the state.
+        self.lock = asyncio.Lock()
         self.auto_active = False
         #: The disk store's health; automatic fallback is on while it is False.
         self.store_healthy: Callable[[], bool] = lambda: True
@@ -276,6 +278,11 @@ async def get_maintenance(request: web.Request) -> web.Response:
 
 async def put_maintenance(request: web.Request) -> web.Response:
     switches = request.app[SWITCHES]
+    async with switches.lock:
+        return await _set_maintenance(request, switches)
+
+
+async def _set_maintenance(request: web.Request, switches: Switches) -> web.Response:
     try:
         doc = await _body(request)
         message = doc.get("message")

@@ -242,3 +242,33 @@ async def test_read_only_cache_triggers_auto_fallback_and_recovery(
     _, _, metrics = await fetch(session, origin.admin_url("/metrics"))
     assert b'castedge_fallback_transitions_total{kind="auto",to="on"} 1.0' in metrics
     assert b'castedge_fallback_transitions_total{kind="auto",to="off"} 1.0' in metrics
+
+
+async def test_media_urls_follow_the_origin(aiohttp_server, origin, session) -> None:
+    from origin.client import MediaUrls
+
+    urls = await asyncio.to_thread(
+        MediaUrls, str(origin.media.make_url("")), s3_url="https://s3.example/pod", interval=0.05
+    )
+    try:
+        assert urls.media_url("podcast/ep 1.mp3") == origin.url("podcast/ep%201.mp3")
+
+        async def eventually(expected_prefix: str) -> None:
+            deadline = asyncio.get_running_loop().time() + 5
+            while not urls.media_url("a.mp3").startswith(expected_prefix):
+                assert asyncio.get_running_loop().time() < deadline, expected_prefix
+                await asyncio.sleep(0.02)
+
+        await put_switch(session, origin, "fallback", mode="on")
+        await eventually("https://s3.example/pod/")
+        await put_switch(session, origin, "fallback", mode="off")
+        await eventually(origin.url(""))
+        await put_switch(session, origin, "maintenance", mode="on")
+        await eventually("https://s3.example/pod/")
+        await put_switch(session, origin, "maintenance", mode="off")
+        await eventually(origin.url(""))
+        await origin.admin.close()
+        await origin.media.close()
+        await eventually("https://s3.example/pod/")
+    finally:
+        await asyncio.to_thread(urls.close)
