@@ -71,6 +71,12 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # One process cannot replace itself without refusing connections; with several
+    # workers the supervisor handles SIGHUP. Here it must at least not kill us.
+    loop.add_signal_handler(
+        signal.SIGHUP,
+        lambda: log.warning("SIGHUP ignored: settings are re-read on restart (or run workers > 1)"),
+    )
     try:
         for listener in listeners:
             logger = access_logger(listener.access_log) if listener.access_log else None
@@ -105,7 +111,7 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
         # line (an Internet round trip) so it is served rather than reset.
         await asyncio.sleep(ACCEPT_GRACE)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         for runner in reversed(runners):
             await runner.cleanup()

@@ -90,6 +90,8 @@ class Supervisor:
     def _spawn(self, ports: str) -> Worker:
         env = dict(os.environ)
         env[PORTS_ENV] = ports
+        # Readiness is the supervisor's to report (NotifyAccess=main).
+        env.pop("NOTIFY_SOCKET", None)
         env["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
             [sys.executable, "-m", "castedge.cli", self.role, "--config", self.config_path,

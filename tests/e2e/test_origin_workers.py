@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -186,3 +187,30 @@ def test_sighup_replaces_workers_without_refusing_a_connection(
     finally:
         stop.set()
         assert proc.stop() == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_readiness_is_reported_to_systemd_once(
+    bucket: Bucket, tmp_path: Path, workers: int
+) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    proc = CastedgeProcess(
+        "origin",
+        config(bucket, tmp_path, workers=workers),
+        tmp_path,
+        env={"NOTIFY_SOCKET": str(tmp_path / "notify")},
+    )
+    try:
+        proc.start()
+        assert notify.recv(4096) == b"READY=1"
+        notify.settimeout(1.0)
+        with pytest.raises(TimeoutError):
+            extra = notify.recv(4096)
+            raise AssertionError(f"unexpected second notification {extra!r}")
+    finally:
+        assert proc.stop() == 0
+        notify.settimeout(5)
+        assert notify.recv(4096) == b"STOPPING=1"
+        notify.close()

@@ -22,7 +22,15 @@ _LISTENING = re.compile(r"^(\w+) listening on (http://\S+)$")
 class CastedgeProcess:
     """``castedge <role> --config FILE`` with its stdout watched for listening lines."""
 
-    def __init__(self, role: str, config: dict[str, Any], workdir: Path, *, expect: int = 2):
+    def __init__(
+        self,
+        role: str,
+        config: dict[str, Any],
+        workdir: Path,
+        *,
+        expect: int = 2,
+        env: dict[str, str] | None = None,
+    ):
         self.role = role
         self.config_path = workdir / f"{role}.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
@@ -31,10 +39,11 @@ class CastedgeProcess:
         self.urls: dict[str, str] = {}
         self.proc: subprocess.Popen[str] | None = None
         self.stderr_path = workdir / f"{role}.stderr.log"
+        self.extra_env = env or {}
 
     def start(self, timeout: float = 20.0) -> CastedgeProcess:
         self.urls = {}
-        env = dict(os.environ)
+        env = dict(os.environ) | self.extra_env
         with open(self.stderr_path, "a") as stderr:
             self.proc = subprocess.Popen(
                 [CASTEDGE, self.role, "--config", str(self.config_path)],
