@@ -15,7 +15,7 @@ import pytest
 
 from castedge.locals3 import LocalS3
 from tests.conftest import Bucket, payload
-from tests.support.faults import pausing, stalling, truncating
+from tests.support.faults import first_attempts_fail, pausing, stalling, truncating
 from tests.support.origin import fetch, origin_settings, sha256, start_origin
 
 
@@ -282,3 +282,23 @@ async def test_disk_filling_up_mid_fill_still_delivers_the_whole_file(
     filler.unlink()
     health = await fetch(session, origin.admin_url("/healthz"))
     assert b'"degraded"' in health[2]
+
+
+async def test_slow_down_and_a_broken_body_are_retried_and_resumed(
+    aiohttp_server, bucket: Bucket, tmp_path, session, intercept: LocalS3
+) -> None:
+    body = payload(3_000_000, "flaky")
+    bucket.put("podcast/flaky.mp3", body)
+    intercept.intercept = first_attempts_fail(
+        f"/{bucket.name}/podcast/flaky.mp3", body, slow_down=1, truncate=1
+    )
+    origin = await start_origin(
+        aiohttp_server,
+        origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path),
+    )
+    status, _, got = await fetch(session, origin.url("podcast/flaky.mp3"))
+    assert (status, sha256(got)) == (200, sha256(body))
+    seen = bucket.server.gets(f"/{bucket.name}/podcast/flaky.mp3")
+    # SlowDown, then the body broken at a third, then a ranged resume from there.
+    assert [r.range for r in seen] == [None, None, "bytes=1000000-2999999"]
+    assert len(await origin.wait_cached(1)) == 1

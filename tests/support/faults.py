@@ -77,3 +77,28 @@ def _headers(body: bytes, length: int) -> list[tuple[str, str]]:
         ("Last-Modified", "Wed, 01 Jan 2025 00:00:00 GMT"),
         ("Content-Type", "audio/mpeg"),
     ]
+
+
+def first_attempts_fail(
+    key_path: str, body: bytes, *, slow_down: int = 0, truncate: int = 0
+) -> Callable[..., Iterable[bytes] | None]:
+    """Answer the first ``slow_down`` GETs with 503 SlowDown, then cut the next ``truncate``
+    short; later GETs (including ranged resumes) go to the real S3 server."""
+    remaining = {"slow": slow_down, "cut": truncate}
+    lock = threading.Lock()
+
+    def intercept(environ: dict[str, Any], start_response: Start) -> Iterable[bytes] | None:
+        if environ["REQUEST_METHOD"] != "GET" or environ["PATH_INFO"] != key_path:
+            return None
+        with lock:
+            if remaining["slow"]:
+                remaining["slow"] -= 1
+                start_response("503 Slow Down", [("Content-Type", "application/xml")])
+                return [b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>"]
+            if remaining["cut"] and not environ.get("HTTP_RANGE"):
+                remaining["cut"] -= 1
+                start_response("200 OK", _headers(body, len(body)))
+                return [body[: len(body) // 3]]
+        return None
+
+    return intercept
