@@ -147,6 +147,8 @@ async def purge(request: web.Request) -> web.Response:
     except BadKey as exc:
         return web.json_response({"error": exc.reason}, status=400)
     if prefix:
+        # Objects another worker filled are on disk but maybe not in our index yet.
+        await delivery.store.resync(force=True)
         removed = delivery.store.remove_prefix(key)
         delivery.metrics.purges.labels(delivery.metrics.service).inc(removed)
         return web.json_response({"prefix": key, "removed": removed})

@@ -212,6 +212,10 @@ class FillManager:
         except DeliveryError as exc:
             log.warning("fill of %r failed: %s", fill.key, exc)
             fill._finish(exc)
+        except Exception as exc:
+            # A bug or an unexpected OS error must still release every waiter.
+            log.exception("fill of %r failed unexpectedly", fill.key)
+            fill._finish(FillFailed(fill.key, f"internal error: {type(exc).__name__}"))
         finally:
             gauge.dec()
             self._metrics.fills.labels(service, outcome).inc()

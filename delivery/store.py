@@ -352,10 +352,7 @@ class DiskStore:
         loop = asyncio.get_running_loop()
         lock_fd = await loop.run_in_executor(None, self._lock_evictions)
         try:
-            if self._monotonic() - self._resynced > RESYNC_SECONDS:
-                # Other workers sharing the directory add and remove objects too.
-                self._merge(await loop.run_in_executor(None, self._listing))
-                self._resynced = self._monotonic()
+            await self.resync()
             incoming = size + self._reserved
             victims = self._lru.victims(incoming, self._pinned())
             for key in victims:
@@ -389,6 +386,13 @@ class DiskStore:
         self._reserved += size
         self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
         return True
+
+    async def resync(self, *, force: bool = False) -> None:
+        """Re-read the directory: other workers sharing it add and remove objects too."""
+        if force or self._monotonic() - self._resynced > RESYNC_SECONDS:
+            listing = await asyncio.get_running_loop().run_in_executor(None, self._listing)
+            self._merge(listing)
+            self._resynced = self._monotonic()
 
     def _lock_evictions(self) -> int:
         """Take the store-wide eviction lock (blocking); closing the descriptor frees it."""
