@@ -13,7 +13,7 @@ from logging.handlers import WatchedFileHandler
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from .serve import MediaResponse
+from .serve import MediaResponse, SmallMediaResponse
 
 __all__ = ["CombinedLogFormat", "access_logger"]
 
@@ -22,7 +22,11 @@ class CombinedLogFormat(AbstractAccessLogger):
     """``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`` (Apache's combined)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        sent = response.sent if isinstance(response, MediaResponse) else response.body_length
+        sent = (
+            response.sent
+            if isinstance(response, (MediaResponse, SmallMediaResponse))
+            else response.body_length
+        )
         now = datetime.datetime.now(datetime.UTC).astimezone()
         stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
         line = (

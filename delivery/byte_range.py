@@ -66,6 +66,9 @@ class ByteRange:
         return f"bytes {self.start}-{self.end}/{size}"
 
 
+_SIMPLE = re.compile(r"bytes=([0-9]{1,19})-([0-9]{0,19})")
+
+
 def parse_range(header: str, size: int) -> ByteRange | None:
     """Work out which bytes of a ``size``-byte representation a Range header asks for.
 
@@ -78,6 +81,18 @@ def parse_range(header: str, size: int) -> ByteRange | None:
     """
     if size < 0:
         raise ValueError(f"representation size {size} is negative")
+    simple = _SIMPLE.fullmatch(header)
+    if simple is not None:
+        # The one form players send (bytes=0-1, bytes=1000-, Spotify's 10 MB steps),
+        # answered without the general machinery; the same rules apply.
+        first = int(simple[1])
+        last = int(simple[2]) if simple[2] else None
+        if last is not None and last < first:
+            raise MalformedRange(header, f"range {first}-{last} ends before it starts")
+        single = _resolve(first, last, size)
+        if single is None:
+            raise RangeNotSatisfiable(size)
+        return single
     unit, equals, range_set = header.strip(_OWS).partition("=")
     if not equals:
         raise MalformedRange(header, "no '=' after the range unit")

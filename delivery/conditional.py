@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -257,8 +258,12 @@ _RFC850_PIVOT = 70
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_http_date(ts: int) -> str:
-    """Format unix seconds as an IMF-fixdate, e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``."""
+    """Format unix seconds as an IMF-fixdate, e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``.
+
+    Cached: every hit of an object sends the same Last-Modified.
+    """
     # Built by hand: strftime("%a") follows the locale.
     moment = _EPOCH + timedelta(seconds=ts)
     return (

@@ -8,6 +8,7 @@ object) and writes them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,10 +28,10 @@ from .errors import (
 from .fill import Fill, FillManager
 from .metrics import DeliveryMetrics
 from .objectfile import ObjectMeta
-from .sendfile import BodyCutShort, send_range
+from .sendfile import SMALL_BODY, BodyCutShort, send_range
 from .store import DiskStore
 
-__all__ = ["Delivery", "MediaResponse", "error_response"]
+__all__ = ["Delivery", "MediaResponse", "SmallMediaResponse", "error_response"]
 
 log = logging.getLogger("castedge.serve")
 
@@ -44,6 +45,18 @@ class MediaResponse(web.StreamResponse):
     """A response that counts the body bytes it really sent (for logs and metrics)."""
 
     sent = 0
+
+
+class SmallMediaResponse(web.Response):
+    """A short body sent together with its headers; ``sent`` as for MediaResponse."""
+
+    sent = 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _validators(meta: ObjectMeta) -> Validators:
+    # Checking an ETag's syntax is not free; a popular episode's is checked once.
+    return Validators(meta.etag, meta.last_modified)
 
 
 @dataclass
@@ -81,9 +94,14 @@ class Delivery:
             handle = store.lookup(key)
             if handle is not None:
                 self.metrics.lookup("hit")
+                where = (handle.fd, handle.body_offset)
                 try:
                     return await self._answer(
-                        request, handle.meta, extra, self._file_body(handle.fd, handle.body_offset)
+                        request,
+                        handle.meta,
+                        extra,
+                        self._file_body(*where),
+                        small=where,
                     )
                 finally:
                     store.release(handle)
@@ -175,12 +193,15 @@ class Delivery:
         meta: ObjectMeta,
         extra: dict[str, str],
         body: _BodyWriter,
+        *,
+        small: tuple[int, int] | None = None,
     ) -> web.StreamResponse:
+        """Decide, then write. ``small`` is a hit's (descriptor, body offset)."""
         h = request.headers
         decision = decide(
             request.method,
             size=meta.size,
-            validators=Validators(meta.etag, meta.last_modified),
+            validators=_validators(meta),
             range=h.get("Range"),
             if_range=h.get("If-Range"),
             if_match=h.get("If-Match"),
@@ -188,20 +209,29 @@ class Delivery:
             if_modified_since=h.get("If-Modified-Since"),
             if_unmodified_since=h.get("If-Unmodified-Since"),
         )
-        resp = MediaResponse(status=_STATUS[decision.serve], headers=extra)
-        resp.headers["ETag"] = meta.etag
-        resp.headers["Last-Modified"] = format_http_date(meta.last_modified)
-        resp.headers["Accept-Ranges"] = "bytes"
+        headers = extra.copy()
+        headers["ETag"] = meta.etag
+        headers["Last-Modified"] = format_http_date(meta.last_modified)
+        headers["Accept-Ranges"] = "bytes"
         start, length = _span(decision, meta.size)
+        status = _STATUS[decision.serve]
         if decision.serve is Serve.UNSATISFIABLE:
-            resp.headers["Content-Range"] = RangeNotSatisfiable(meta.size).content_range
-            resp.content_length = 0
+            headers["Content-Range"] = RangeNotSatisfiable(meta.size).content_range
         elif decision.serve in (Serve.FULL, Serve.PARTIAL):
-            resp.content_type = meta.content_type
-            resp.content_length = length
+            headers["Content-Type"] = meta.content_type
             if decision.byte_range is not None:
-                resp.headers["Content-Range"] = decision.byte_range.content_range(meta.size)
-        elif decision.serve is Serve.PRECONDITION_FAILED:
+                headers["Content-Range"] = decision.byte_range.content_range(meta.size)
+            if small is not None and 0 < length <= SMALL_BODY and request.method == "GET":
+                # A probe: headers and body in one write (one syscall, one packet).
+                data = os.pread(small[0], length, small[1] + start)
+                if len(data) == length:
+                    quick = SmallMediaResponse(status=status, headers=headers, body=data)
+                    quick.sent = length
+                    return quick
+        resp = MediaResponse(status=status, headers=headers)
+        if decision.serve in (Serve.FULL, Serve.PARTIAL):
+            resp.content_length = length
+        elif decision.serve is not Serve.NOT_MODIFIED:
             resp.content_length = 0
         await resp.prepare(request)
         if request.method == "GET" and length > 0:

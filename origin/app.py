@@ -16,7 +16,7 @@ from delivery.admin import create_admin_app as create_admin
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
 from delivery.keys import object_key
-from delivery.limits import request_limits
+from delivery.limits import oversized
 from delivery.metrics import DeliveryMetrics
 
 from .state import StateFile
@@ -45,7 +45,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The media listener's app: every path is an object key."""
-    app = web.Application(middlewares=[request_limits])
+    app = web.Application()
     metrics = DeliveryMetrics(registry, service="origin")
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -104,6 +104,10 @@ def create_admin_app(media_app: web.Application) -> web.Application:
 async def media(request: web.Request) -> web.StreamResponse:
     """GET/HEAD of one episode (any other method gets 405 with ``Allow``)."""
     delivery = request.app[DELIVERY]
+    refused = oversized(request)
+    if refused is not None:
+        delivery.metrics.request_done(refused.status, 0)
+        return refused
     try:
         key = object_key(request.rel_url.raw_path[1:])
     except BadKey as exc:
@@ -131,7 +135,7 @@ async def media(request: web.Request) -> web.StreamResponse:
             resp = web.Response(status=503, text=page, content_type="text/html", headers=headers)
         else:
             resp = web.Response(status=503, text=state.maintenance_message + "\n", headers=headers)
-    delivery.metrics.request_done(resp.status, getattr(resp, "sent", 0))
+    delivery.metrics.request_done(resp.status, getattr(resp, "sent", 0) or 0)
     return resp
 
 
