@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +13,7 @@ import pytest
 
 from castedge.locals3 import LocalS3
 from tests.conftest import Bucket, payload
+from tests.support.disks import tmpfs
 from tests.support.faults import first_attempts_fail, pausing, stalling, truncating
 from tests.support.origin import fetch, origin_settings, sha256, start_origin
 
@@ -213,22 +212,9 @@ async def test_cache_survives_a_restart(aiohttp_server, bucket: Bucket, tmp_path
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MB tmpfs as the cache directory (needs root, as CI runs)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: cannot build a small disk")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+    """A 16 MB tmpfs as the cache directory."""
+    with tmpfs(tmp_path / "disk", "16m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 async def test_object_larger_than_the_free_disk_is_streamed_uncached(

@@ -12,6 +12,7 @@ import pytest
 
 from config import settings_from_mapping
 from tests.conftest import Bucket, payload
+from tests.support.disks import tmpfs
 from tests.support.origin import (
     ADMIN_TOKEN,
     RunningOrigin,
@@ -180,20 +181,9 @@ async def test_maintenance_without_s3_is_503_with_retry_after(aiohttp_server, tm
 
 @pytest.fixture
 def remountable(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs we can turn read-only and back (needs root, as CI runs)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
+    """A tmpfs the test can turn read-only and back."""
+    with tmpfs(tmp_path / "disk", "64m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 async def test_read_only_cache_triggers_auto_fallback_and_recovery(
