@@ -1,16 +1,21 @@
 """Castedge's origin beside nginx on the same files: large-file hits, range probes, misses.
 
-Both serve a temporary directory of incompressible media files from 127.0.0.1, each
-pinned to one core while wrk runs on another (on 2 cores the load generator would
-otherwise take cycles from the server). A tiny aiohttp ``web.FileResponse`` app on the
-stock asyncio loop runs beside them as the issue's point of comparison. Run from the
-repository root (``make bench`` installs nginx-light and wrk first)::
+Both serve a temporary directory of incompressible media files from 127.0.0.1, first
+with one worker process each, then with several (``--workers 1,2``: nginx
+``worker_processes N``, castedge ``origin.workers: N``). With one worker each server
+is pinned to one core while wrk runs on another (on 2 cores the load generator would
+otherwise take cycles from the server); with several nothing is pinned, as a server
+meant to use every core cannot leave one to wrk, so the servers' workers and wrk share
+all cores and the server's CPU time per request is the figure to compare. A tiny
+aiohttp ``web.FileResponse`` app on the stock asyncio loop runs beside the one-worker
+servers as the issue's point of comparison. Run from the repository root (``make
+bench`` installs nginx-light and wrk first)::
 
-    .venv/bin/python benchmarks/origin_vs_nginx.py [--duration 10] [--json FILE]
+    .venv/bin/python benchmarks/origin_vs_nginx.py [--duration 10] [--workers 1,2]
 
-Prints a Markdown table with the targets beside the figures; ``--json`` keeps the raw
-numbers. Every process started and every temporary file is removed on exit, Ctrl-C
-included. Exits 1 when castedge misses a target.
+Prints Markdown tables with the targets beside the figures; ``--json FILE`` keeps the
+raw numbers. Every process started and every temporary file is removed on exit,
+Ctrl-C included. Exits 1 when castedge misses a target.
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 TARGET_THROUGHPUT_VS_NGINX = 0.9
 TARGET_PROBES_PER_CORE = 15_000
 TARGET_PROBES_VS_FILERESPONSE = 5.0
+#: Server CPU per probe with N workers over that with one, at most ("All cores": no
+#: cross-worker overhead on the hot path).
+TARGET_CPU_PER_PROBE_VS_ONE_WORKER = 1.10
 #: The issue's own measurements (one core, loopback, 50 MB files, 16 connections).
 ISSUE_FIGURES: dict[str, dict[str, float]] = {
     "throughput_gb_s": {"nginx": 2.05, "fileresponse_asyncio": 1.86, "fileresponse_uvloop": 1.27},
@@ -87,7 +95,7 @@ end
 """
 
 NGINX_CONF = """\
-{user}worker_processes 1;
+{user}worker_processes {workers};
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -107,7 +115,7 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     server {{
-        listen {host}:{port};
+        listen {host}:{port}{reuseport};
         root {root};
     }}
 }}
@@ -125,8 +133,9 @@ class Server:
     proc: subprocess.Popen[bytes]
     port: int
     log: Path
-    count_children: bool = False  # nginx: the master's workers do the serving
+    count_children: bool = False  # the master's (supervisor's) workers do the serving
     admin_url: str | None = None
+    workers: int = 1
 
     @property
     def url(self) -> str:
@@ -223,15 +232,30 @@ def wait_listening(server: Server, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def start_nginx(workdir: Path, root: Path, cpu: int | None, servers: list[Server]) -> Server:
-    conf_dir = workdir / "nginx"
+def start_nginx(
+    workdir: Path, root: Path, cpu: int | None, servers: list[Server], workers: int = 1
+) -> Server:
+    conf_dir = workdir / f"nginx-{workers}"
     conf_dir.mkdir()
     port = free_port()
     # A master started as root switches its workers to "nobody", who could not read
     # a root-owned temporary directory; keep them root (loopback only, for a benchmark).
     user = "user root;\n" if os.geteuid() == 0 else ""
+    # Several workers get a listening socket each (SO_REUSEPORT), as castedge's do, so
+    # the kernel spreads wrk's connections over both servers' workers the same way.
+    reuseport = " reuseport" if workers > 1 else ""
     conf = conf_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, dir=conf_dir, host=HOST, port=port, root=root))
+    conf.write_text(
+        NGINX_CONF.format(
+            user=user,
+            workers=workers,
+            dir=conf_dir,
+            host=HOST,
+            port=port,
+            reuseport=reuseport,
+            root=root,
+        )
+    )
     log = conf_dir / "stderr.log"
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with open(log, "wb") as err:
@@ -241,24 +265,29 @@ def start_nginx(workdir: Path, root: Path, cpu: int | None, servers: list[Server
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-    server = Server("nginx", proc, port, log, count_children=True)
+    server = Server("nginx", proc, port, log, count_children=True, workers=workers)
     servers.append(server)
     wait_listening(server)
     return server
 
 
-def start_castedge(workdir: Path, cpu: int | None, servers: list[Server]) -> Server:
+def start_castedge(
+    workdir: Path, cpu: int | None, servers: list[Server], workers: int = 1
+) -> Server:
+    """Start ``castedge origin``; above one worker it is a supervisor of that many."""
+    home = workdir / f"castedge-{workers}"
+    home.mkdir()
     config = {
         "storage": {"dir": str(workdir)},  # the directory itself is the upstream
-        "cache": {"dir": str(workdir / "cache"), "max_size": "10GB"},
-        "origin": {"listen": f"{HOST}:0", "access_log": None},
+        "cache": {"dir": str(home / "cache"), "max_size": "10GB"},
+        "origin": {"listen": f"{HOST}:0", "access_log": None, "workers": workers},
         "admin": {"listen": f"{HOST}:0", "token": ADMIN_TOKEN},
     }
-    config_path = workdir / "castedge.yaml"
+    config_path = home / "castedge.yaml"
     config_path.write_text(yaml.safe_dump(config))
     exe = Path(sys.executable).with_name("castedge")
     command = str(exe) if exe.exists() else (shutil.which("castedge") or "castedge")
-    log = workdir / "castedge.stderr.log"
+    log = home / "stderr.log"
     with open(log, "wb") as err:
         proc = subprocess.Popen(
             [*pinned(cpu), command, "origin", "--config", str(config_path)],
@@ -278,7 +307,7 @@ def start_castedge(workdir: Path, cpu: int | None, servers: list[Server]) -> Ser
                     ready.set()
 
     threading.Thread(target=watch, daemon=True).start()
-    server = Server("castedge", proc, 0, log)
+    server = Server("castedge", proc, 0, log, count_children=workers > 1, workers=workers)
     servers.append(server)
     deadline = time.monotonic() + 30
     while not ready.wait(0.1):
@@ -344,28 +373,49 @@ def check_serves(server: Server, path: str, digest: str, head: bytes) -> None:
         raise RuntimeError(f"{server.name}: GET {path} gave {status}, {len(body)} bytes, wrong")
 
 
-def admin_json(server: Server, path: str) -> Any:
+def metrics_text(server: Server) -> str:
+    """castedge's /metrics; with several workers, any one answers for all of them."""
     assert server.admin_url is not None
-    status, body = http_get(server.admin_url, path)
+    status, body = http_get(server.admin_url, "/metrics")
     if status != 200:
-        raise RuntimeError(f"castedge admin {path}: HTTP {status}")
-    return json.loads(body) if path.endswith("healthz") else body.decode()
+        raise RuntimeError(f"castedge admin /metrics: HTTP {status}")
+    return body.decode()
 
 
-def wait_store(server: Server, objects: int, timeout: float = 120.0) -> None:
-    """Wait until the store holds ``objects`` objects and no fill is running."""
+def metric_sum(text: str, name: str, labels: str = "") -> float:
+    """Sum of the samples of ``name`` whose labels contain ``labels`` (e.g. 'a="b"')."""
+    pattern = rf"^{name}(?:\{{([^}}]*)\}})? (\S+)$"
+    return sum(float(m[2]) for m in re.finditer(pattern, text, re.M) if labels in (m[1] or ""))
+
+
+def cached_fills(server: Server) -> tuple[float, float]:
+    """Fills finished into the store, and fills running, over all workers.
+
+    /metrics, not /healthz: with several workers /healthz describes only the worker
+    that happens to answer, while /metrics adds up every worker.
+    """
+    text = metrics_text(server)
+    done = metric_sum(text, "castedge_fills_total", 'outcome="cached"')
+    return done, metric_sum(text, "castedge_fills_in_progress")
+
+
+def wait_fills(server: Server, cached: float, timeout: float = 120.0) -> None:
+    """Wait until ``cached`` fills have finished and none is running."""
     deadline = time.monotonic() + timeout
     while True:
-        health = admin_json(server, "/healthz")
-        if health["store"]["objects"] >= objects and health["fills_in_progress"] == 0:
+        done, running = cached_fills(server)
+        if done >= cached and running == 0:
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"castedge store never reached {objects} objects: {health}")
+            raise RuntimeError(
+                f"castedge finished {done:g} of {cached:g} fills in {timeout:g} s, "
+                f"{running:g} still running"
+            )
         time.sleep(0.1)
 
 
 def lookups(server: Server) -> dict[str, float]:
-    text = admin_json(server, "/metrics")
+    text = metrics_text(server)
     found: dict[str, float] = {}
     for m in re.finditer(r"^castedge_cache_lookups_total\{([^}]*)\} (\S+)$", text, re.M):
         result = re.search(r'result="(\w+)"', m[1])
@@ -392,6 +442,7 @@ class Run:
     """One wrk run against one server, with the CPU both sides used."""
 
     server: str
+    workers: int
     scenario: str
     requests: int
     bytes: int
@@ -445,6 +496,7 @@ def run_wrk(
     server_cpu, wrk_cpu = cpu1 - cpu0, wrk1 - wrk0
     run = Run(
         server=server.name,
+        workers=server.workers,
         scenario=scenario,
         requests=v["requests"],
         bytes=v["bytes"],
@@ -516,19 +568,19 @@ def miss_timings(
 ) -> dict[str, list[dict[str, float]]]:
     """Time first bytes of misses: fresh names (hard links, no copying) the store lacks."""
     found: dict[str, list[dict[str, float]]] = {"range": [], "full": []}
-    objects = admin_json(castedge, "/healthz")["store"]["objects"]
+    cached, _running = cached_fills(castedge)
     for n in range(samples):
         for kind, headers, status in (("range", ["Range: bytes=0-1"], 206), ("full", [], 200)):
-            path = f"media/miss-{kind}-{n:03d}.mp3"
+            path = f"media/miss-{kind}-{n:03d}-w{castedge.workers}.mp3"
             os.link(root / source.lstrip("/"), root / path)
             # One fill at a time: the previous one's fsync must not slow this one.
-            wait_store(castedge, objects)
+            wait_fills(castedge, cached)
             timing = curl_timing(f"{castedge.url}/{path}", cpu, headers)
             if timing["status"] != status:
                 raise RuntimeError(f"castedge miss {path}: HTTP {timing['status']}")
             found[kind].append(timing)
-            objects += 1
-    wait_store(castedge, objects)
+            cached += 1
+    wait_fills(castedge, cached)
     return found
 
 
@@ -539,7 +591,6 @@ def hit_ttfb(server: Server, path: str, samples: int, cpu: int | None) -> list[f
 
 
 def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> dict[str, Any]:
-    server_cpu, client_cpu = choose_cpus(args)
     doc: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "machine": machine(),
@@ -549,26 +600,60 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
             "duration_s": args.duration,
             "repeat": args.repeat,
             "retries": args.retries,
-            "server_cpu": server_cpu,
-            "client_cpu": client_cpu,
+            "connections": args.connections,
+            "probe_connections": args.probe_connections,
+            "workers": args.workers,
+            "pinning": {},
         },
         "targets": {
             "throughput_vs_nginx": TARGET_THROUGHPUT_VS_NGINX,
             "probes_per_core": TARGET_PROBES_PER_CORE,
             "probes_vs_fileresponse": TARGET_PROBES_VS_FILERESPONSE,
+            "cpu_per_probe_vs_one_worker": TARGET_CPU_PER_PROBE_VS_ONE_WORKER,
         },
         "issue_figures": ISSUE_FIGURES,
+        "runs": [],
     }
     log(f"writing {args.files} x {args.size_mb} MB under {workdir}/media")
     files = make_media(workdir, args.files, args.size_mb * MB)
     script = workdir / "rotate.lua"
     script.write_text(WRK_SCRIPT.replace("PATHS", ", ".join(json.dumps(p) for p, _, _ in files)))
+    for workers in args.workers:
+        first = len(servers)
+        try:
+            measure_workers(args, doc, workdir, servers, files, script, workers)
+        finally:
+            # The next worker count gets the cores to itself.
+            for server in reversed(servers[first:]):
+                server.stop()
+            del servers[first:]
+    doc["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+    return doc
 
-    log("starting nginx, castedge" + ("" if args.no_baseline else " and the FileResponse app"))
-    nginx = start_nginx(workdir, workdir, server_cpu, servers)
-    castedge = start_castedge(workdir, server_cpu, servers)
+
+def measure_workers(
+    args: argparse.Namespace,
+    doc: dict[str, Any],
+    workdir: Path,
+    servers: list[Server],
+    files: list[tuple[str, str, bytes]],
+    script: Path,
+    workers: int,
+) -> None:
+    """Start nginx and castedge with ``workers`` workers each, measure them, add to doc."""
+    server_cpu, client_cpu = choose_cpus(args, workers)
+    doc["settings"]["pinning"][str(workers)] = {"server_cpu": server_cpu, "client_cpu": client_cpu}
+    baseline = workers == 1 and not args.no_baseline
+    log(
+        f"{workers} worker(s): starting nginx, castedge"
+        + (" and the FileResponse app" if baseline else "")
+        + (f"; servers on CPU {server_cpu}, wrk on CPU {client_cpu}" if server_cpu is not None
+           else "; nothing pinned")
+    )  # fmt: skip
+    nginx = start_nginx(workdir, workdir, server_cpu, servers, workers)
+    castedge = start_castedge(workdir, server_cpu, servers, workers)
     measured = [nginx, castedge]
-    if not args.no_baseline:
+    if baseline:
         measured.append(start_fileresponse(workdir, workdir, server_cpu, servers))
 
     log("warming castedge's cache (one miss per file) and checking every server's answers")
@@ -576,11 +661,10 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
         status, body = http_get(castedge.url, path)
         if status != 200 or hashlib.sha256(body).hexdigest() != digest:
             raise RuntimeError(f"castedge: warming GET {path} gave {status}, wrong body")
-    wait_store(castedge, len(files))
+    wait_fills(castedge, len(files))
     for server in measured:
         check_serves(server, files[0][0], files[0][1], files[0][2])
 
-    runs: list[Run] = []
     scenarios = (
         ("large", args.connections, ()),
         ("probes", args.probe_connections, ("Range: bytes=0-1",)),
@@ -589,7 +673,10 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
         for attempt in range(args.repeat):
             for server in measured:
                 for retry in range(args.retries + 1):
-                    log(f"wrk {scenario} -c{connections} -d{args.duration}s on {server.name}")
+                    log(
+                        f"wrk {scenario} -c{connections} -d{args.duration}s on {server.name} "
+                        f"({workers} worker{'s' if workers > 1 else ''})"
+                    )
                     run = run_wrk(
                         server,
                         scenario,
@@ -600,7 +687,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
                         headers=headers,
                     )
                     run.extra.update(attempt=attempt, retry=retry)
-                    runs.append(run)
+                    doc["runs"].append(run.as_dict())
                     log(
                         f"  {run.gb_per_s:.2f} GB/s, {run.req_per_s:,.0f} req/s, server CPU "
                         f"{run.server_cpu_s:.2f} s, background {run.background_cores:.2f} cores"
@@ -610,21 +697,20 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
                     # Someone else's job is using the machine; give it a moment to pass.
                     log(f"  disturbed; running it again in {RETRY_PAUSE_S:g} s")
                     time.sleep(RETRY_PAUSE_S)
-    doc["runs"] = [run.as_dict() for run in runs]
 
-    log("timing first bytes of hits and misses with curl")
-    doc["hit_ttfb_s"] = {
-        server.name: hit_ttfb(server, files[0][0], args.ttfb_samples, client_cpu)
-        for server in measured
-    }
-    doc["miss"] = miss_timings(castedge, workdir, files[0][0], args.miss_samples, client_cpu)
-    doc["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
-    return doc
+    if workers == 1:
+        log("timing first bytes of hits and misses with curl")
+        doc["hit_ttfb_s"] = {
+            server.name: hit_ttfb(server, files[0][0], args.ttfb_samples, client_cpu)
+            for server in measured
+        }
+        doc["miss"] = miss_timings(castedge, workdir, files[0][0], args.miss_samples, client_cpu)
 
 
-def choose_cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
+def choose_cpus(args: argparse.Namespace, workers: int) -> tuple[int | None, int | None]:
+    """The servers' core and wrk's: apart with one worker, not pinned with several."""
     allowed = sorted(os.sched_getaffinity(0))
-    if args.no_pin or len(allowed) < 2 or shutil.which("taskset") is None:
+    if workers > 1 or args.no_pin or len(allowed) < 2 or shutil.which("taskset") is None:
         return None, None
     server_cpu = args.server_cpu if args.server_cpu in allowed else allowed[0]
     client_cpu = args.client_cpu if args.client_cpu in allowed else allowed[-1]
@@ -636,21 +722,60 @@ def choose_cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
 # -- the report --------------------------------------------------------------------------
 
 
-def best(runs: list[dict[str, Any]], server: str, scenario: str) -> dict[str, Any] | None:
+def best(
+    runs: list[dict[str, Any]], server: str, scenario: str, workers: int = 1
+) -> dict[str, Any] | None:
     """The fastest undisturbed attempt (the fastest of all when every one was disturbed).
 
     The fastest is the one least slowed by the rest of the machine (timeit's argument).
     """
-    mine = [r for r in runs if r["server"] == server and r["scenario"] == scenario]
+    mine = [
+        r
+        for r in runs
+        if r["server"] == server and r["scenario"] == scenario and r["workers"] == workers
+    ]
     quiet = [r for r in mine if r["background_cores"] <= BACKGROUND_WARN_CORES]
     mine = quiet or mine
     key = "gb_per_s" if scenario == "large" else "req_per_s"
     return max(mine, key=lambda r: float(r[key])) if mine else None
 
 
-def report(doc: dict[str, Any]) -> tuple[str, bool]:
-    """The Markdown table and whether castedge met every target it was measured against."""
-    runs = doc["runs"]
+def gb_s(r: dict[str, Any]) -> float:
+    return float(r["gb_per_s"])
+
+
+def cpu_percent(r: dict[str, Any]) -> float:
+    return 100 * float(r["server_cpu_s"]) / float(r["duration_s"])
+
+
+def req_s(r: dict[str, Any]) -> float:
+    return float(r["req_per_s"])
+
+
+def cpu_per_10k(r: dict[str, Any]) -> float:
+    return float(r["server_cpu_s"]) / max(1, int(r["requests"])) * 10_000
+
+
+def per_cpu_second(r: dict[str, Any]) -> float:
+    return int(r["requests"]) / float(r["server_cpu_s"]) if r["server_cpu_s"] else 0.0
+
+
+def client_bound(r: dict[str, Any] | None) -> bool:
+    """wrk, not the server, set the pace of this run."""
+    return r is not None and r["wrk_cpu_s"] >= CLIENT_BOUND_SHARE * r["duration_s"]
+
+
+def fmt(value: float | None, spec: str, mark: bool = False) -> str:
+    return "—" if value is None else format(value, spec) + (" ‡" if mark else "")
+
+
+def quotient(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def one_worker_table(doc: dict[str, Any]) -> tuple[list[str], list[bool]]:
+    """Every server with one worker, FileResponse included, against the first targets."""
+    runs, s = doc["runs"], doc["settings"]
     names = ["nginx", "castedge", "FileResponse"]
     large = {n: best(runs, n, "large") for n in names}
     probes = {n: best(runs, n, "probes") for n in names}
@@ -660,11 +785,7 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
     ) -> dict[str, float | None]:
         return {n: (fn(r) if r is not None else None) for n, r in table.items()}
 
-    gbps = per(large, lambda r: float(r["gb_per_s"]))
-    large_cpu = per(large, lambda r: 100 * r["server_cpu_s"] / r["duration_s"])
-    rps = per(probes, lambda r: float(r["req_per_s"]))
-    cpu_10k = per(probes, lambda r: r["server_cpu_s"] / max(1, r["requests"]) * 10_000)
-    per_cpu_s = per(probes, lambda r: r["requests"] / r["server_cpu_s"] if r["server_cpu_s"] else 0)
+    gbps, rps = per(large, gb_s), per(probes, req_s)
     ttfb = {n: statistics.median(v) * 1000 for n, v in doc["hit_ttfb_s"].items()}
     miss = doc["miss"]
     miss_range = statistics.median(t["ttfb_s"] for t in miss["range"]) * 1000
@@ -672,7 +793,7 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
     miss_total = statistics.median(t["total_s"] for t in miss["full"])
 
     checks: list[bool] = []
-    c, ng, fr = gbps["castedge"], gbps["nginx"], gbps["FileResponse"]
+    c, ng = gbps["castedge"], gbps["nginx"]
     ok = c is not None and ng is not None and c >= TARGET_THROUGHPUT_VS_NGINX * ng
     checks.append(ok)
     large_met = "yes" if ok else "**no**"
@@ -685,66 +806,133 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         checks.append(ok_fr)
         probe_met += f"; {c / fr:.1f} × FileResponse: " + ("yes" if ok_fr else "**no**")
 
-    def client_bound(table: dict[str, dict[str, Any] | None]) -> set[str]:
-        return {
-            n
-            for n, r in table.items()
-            if r is not None and r["wrk_cpu_s"] >= CLIENT_BOUND_SHARE * r["duration_s"]
-        }
-
-    bound = {id(gbps): client_bound(large), id(rps): client_bound(probes)}
-
-    def fmt(value: float | None, spec: str, mark: bool = False) -> str:
-        return "—" if value is None else format(value, spec) + (" ‡" if mark else "")
-
-    def ratio(values: dict[str, float | None]) -> str:
-        c, n = values.get("castedge"), values.get("nginx")
-        return f"{c / n:.2f}" if c is not None and n else "—"
-
+    bound = {id(gbps): large, id(rps): probes}
     rows: list[tuple[str, dict[str, float | None], str, str, str]] = [
-        ("Large-file GET, 16 conns (GB/s)", gbps, ".2f",
+        (f"Large-file GET, {s['connections']} conns (GB/s)", gbps, ".2f",
          f"≥ {TARGET_THROUGHPUT_VS_NGINX} × nginx", large_met),
-        ("— server CPU during it (% of one core)", large_cpu, ".0f", "", ""),
-        ("`Range: bytes=0-1` probes, 64 conns (req/s)", rps, ",.0f",
+        ("— server CPU during it (% of one core)", per(large, cpu_percent), ".0f", "", ""),
+        (f"`Range: bytes=0-1` probes, {s['probe_connections']} conns (req/s)", rps, ",.0f",
          f"≥ {TARGET_PROBES_PER_CORE:,}/core, ≥ {TARGET_PROBES_VS_FILERESPONSE:g} × FileResponse",
          probe_met),
-        ("— server CPU s per 10k probes", cpu_10k, ".3f", "", ""),
-        ("— probes per server CPU-second", per_cpu_s, ",.0f", "", ""),
+        ("— server CPU s per 10k probes", per(probes, cpu_per_10k), ".3f", "", ""),
+        ("— probes per server CPU-second", per(probes, per_cpu_second), ",.0f", "", ""),
         ("Hit TTFB, `Range: bytes=0-1` (ms, median)", dict(ttfb), ".2f", "", ""),
         ("Miss TTFB, `Range: bytes=0-1` (ms, median)", {"castedge": miss_range}, ".2f", "", ""),
         ("Miss TTFB, full GET (ms, median)", {"castedge": miss_full}, ".2f", "", ""),
         ("Miss, full GET to last byte (s, median)", {"castedge": miss_total}, ".3f", "", ""),
     ]  # fmt: skip
-    m = doc["machine"]
-    s = doc["settings"]
-    pin = (
-        f"server pinned to CPU {s['server_cpu']}, wrk and curl to CPU {s['client_cpu']}"
-        if s["server_cpu"] is not None
-        else "not pinned (fewer than 2 usable cores or --no-pin)"
-    )
+    pin = s["pinning"]["1"]
     lines = [
-        f"Machine: {m['nproc']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
-        f"aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, {m['nginx']}, wrk {m['wrk']}; "
-        f"load average before {' '.join(m['loadavg'])}.",
-        f"Run {doc['date']}: {s['files']} files × {s['size_bytes'] // MB} MB, wrk -t1 "
-        f"-d{s['duration_s']}s, best of {s['repeat']}; {pin}; 1 GB = 10^9 bytes.",
+        "One worker each: "
+        + (
+            f"servers pinned to CPU {pin['server_cpu']}, wrk and curl to CPU {pin['client_cpu']}."
+            if pin["server_cpu"] is not None
+            else "not pinned (fewer than 2 usable cores or --no-pin)."
+        ),
         "",
         "| Scenario | nginx | castedge | FileResponse | castedge/nginx | Target | Met |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for label, values, spec, target, met in rows:
-        marked = bound.get(id(values), set())
-        cells = [fmt(values.get(n), spec, n in marked) for n in names]
-        lines.append(f"| {label} | {' | '.join(cells)} | {ratio(values)} | {target} | {met} |")
-    noisy = [r for r in runs if r["background_cores"] > BACKGROUND_WARN_CORES]
-    chosen = [r for r in (*large.values(), *probes.values()) if r is not None]
-    still_noisy = [r for r in chosen if r["background_cores"] > BACKGROUND_WARN_CORES]
-    lines.append("")
-    lines.append(
+        runs_of = bound.get(id(values), {})
+        cells = [fmt(values.get(n), spec, client_bound(runs_of.get(n))) for n in names]
+        ratio = quotient(values.get("castedge"), values.get("nginx"))
+        lines.append(f"| {label} | {' | '.join(cells)} | {fmt(ratio, '.2f')} | {target} | {met} |")
+    lines += [
+        "",
         f"Hit TTFB: median of {len(doc['hit_ttfb_s']['castedge'])} curl runs; miss figures: "
         f"{len(miss['range'])} fresh names each, one fill at a time. "
-        "FileResponse: one aiohttp process on the stock asyncio loop."
-    )
+        "FileResponse: one aiohttp process on the stock asyncio loop.",
+    ]
+    return lines, checks
+
+
+def workers_table(doc: dict[str, Any]) -> tuple[list[str], list[bool]]:
+    """nginx and castedge at each worker count, and how CPU per probe grows with workers."""
+    runs, s = doc["runs"], doc["settings"]
+    counts: list[int] = s["workers"]
+    cols = [(name, n) for name in ("nginx", "castedge") for n in counts]
+    large = {col: best(runs, col[0], "large", col[1]) for col in cols}
+    probes = {col: best(runs, col[0], "probes", col[1]) for col in cols}
+    # Each count above one against one worker of the same server.
+    ratios = [(name, n) for name in ("nginx", "castedge") for n in counts if n > 1 and 1 in counts]
+
+    def per(
+        table: dict[tuple[str, int], dict[str, Any] | None], fn: Callable[[dict[str, Any]], float]
+    ) -> dict[tuple[str, int], float | None]:
+        return {col: (fn(r) if r is not None else None) for col, r in table.items()}
+
+    cpu_10k = per(probes, cpu_per_10k)
+    checks: list[bool] = []
+    verdicts = []
+    for name, n in ratios:
+        if name != "castedge":
+            continue
+        r = quotient(cpu_10k[(name, n)], cpu_10k[(name, 1)])
+        ok = r is not None and r <= TARGET_CPU_PER_PROBE_VS_ONE_WORKER
+        checks.append(ok)
+        verdicts.append(f"{n} workers {fmt(r, '.2f')}: " + ("yes" if ok else "**no**"))
+
+    Runs = dict[tuple[str, int], dict[str, Any] | None]
+    # label, runs, figure, format, target, met, whether a wrk-bound rate is marked
+    rows: list[tuple[str, Runs, Callable[[dict[str, Any]], float], str, str, str, bool]] = [
+        (f"Large-file GET, {s['connections']} conns (GB/s)", large, gb_s, ".2f", "", "", True),
+        ("— server CPU during it (% of one core, all processes)", large, cpu_percent, ".0f",
+         "", "", False),
+        (f"`Range: bytes=0-1` probes, {s['probe_connections']} conns (req/s)", probes, req_s,
+         ",.0f", "", "", True),
+        ("— server CPU s per 10k probes (all processes)", probes, cpu_per_10k, ".3f",
+         f"castedge ≤ {TARGET_CPU_PER_PROBE_VS_ONE_WORKER:.2f} × 1 worker" if verdicts else "",
+         "; ".join(verdicts), False),
+        ("— probes per server CPU-second", probes, per_cpu_second, ",.0f", "", "", False),
+    ]  # fmt: skip
+    plural = {n: f"{n} worker{'s' if n > 1 else ''}" for n in counts}
+    heads = [f"{name}, {plural[n]}" for name, n in cols] + [f"{name} {n}/1" for name, n in ratios]
+    pins = []
+    for n in counts:
+        pin = s["pinning"][str(n)]
+        pins.append(
+            f"{plural[n]}: servers on CPU {pin['server_cpu']}, wrk on CPU {pin['client_cpu']}"
+            if pin["server_cpu"] is not None
+            else f"{plural[n]}: nothing pinned, the servers' workers and wrk share every core"
+        )
+    lines = [
+        "Worker processes: nginx `worker_processes N` (with `listen … reuseport` above one), "
+        "castedge `origin.workers: N` (a supervisor and N workers on one SO_REUSEPORT port). "
+        "Server CPU is summed over every process of the server (master or supervisor and its "
+        f"workers). Pinning: {'; '.join(pins)}.",
+        "",
+        f"| Scenario | {' | '.join(heads)} | Target | Met |",
+        "|---|" + "---:|" * len(heads) + "---|---|",
+    ]
+    for label, table, figure, spec, target, met, mark in rows:
+        values = per(table, figure)
+        cells = [fmt(values[col], spec, mark and client_bound(table[col])) for col in cols]
+        cells += [fmt(quotient(values[(name, n)], values[(name, 1)]), ".2f") for name, n in ratios]
+        lines.append(f"| {label} | {' | '.join(cells)} | {target} | {met} |")
+    return lines, checks
+
+
+def report(doc: dict[str, Any]) -> tuple[str, bool]:
+    """The Markdown tables and whether castedge met every target it was measured against."""
+    runs, m, s = doc["runs"], doc["machine"], doc["settings"]
+    lines = [
+        f"Machine: {m['nproc']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
+        f"aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, {m['nginx']}, wrk {m['wrk']}; "
+        f"load average before {' '.join(m['loadavg'])}.",
+        f"Run {doc['date']}: {s['files']} files × {s['size_bytes'] // MB} MB, wrk -t1 "
+        f"-d{s['duration_s']}s, best of {s['repeat']}; 1 GB = 10^9 bytes.",
+    ]
+    checks: list[bool] = []
+    if 1 in s["workers"]:
+        table, met = one_worker_table(doc)
+        lines += ["", *table]
+        checks += met
+    if any(n > 1 for n in s["workers"]):
+        table, met = workers_table(doc)
+        lines += ["", *table]
+        checks += met
+    lines.append("")
     issue_tp, issue_probes = ISSUE_FIGURES["throughput_gb_s"], ISSUE_FIGURES["probes_req_s"]
     lines.append(
         f"The issue's figures, on its machine: large files nginx {issue_tp['nginx']} GB/s, "
@@ -753,22 +941,29 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         f"bare aiohttp handler {issue_probes['bare_aiohttp_handler']:,}, "
         f"FileResponse {issue_probes['fileresponse']:,} req/s."
     )
-    if any(bound.values()):
+    shown = [
+        best(runs, r["server"], r["scenario"], r["workers"])
+        for r in runs
+        if r["extra"].get("attempt") == 0 and r["extra"].get("retry") == 0
+    ]
+    if any(client_bound(r) for r in shown):
         lines.append(
-            f"‡ wrk used ≥ {CLIENT_BOUND_SHARE:.0%} of its core: the load generator's limit, "
+            f"‡ wrk used ≥ {CLIENT_BOUND_SHARE:.0%} of a core: the load generator's limit, "
             "not the server's; compare the CPU rows instead."
         )
+    noisy = [r for r in runs if r["background_cores"] > BACKGROUND_WARN_CORES]
     if noisy:
+        still_noisy = [r for r in shown if r is not None and r in noisy]
         worst = max(r["background_cores"] for r in noisy)
         lines.append(
             f"Disturbance: {len(noisy)} of {len(runs)} wrk runs saw more than "
             f"{BACKGROUND_WARN_CORES} cores (up to {worst:.2f}) of other work on the machine "
-            f"and were re-run up to {doc['settings'].get('retries', 0)} times; "
+            f"and were re-run up to {s['retries']} times; "
             + (
-                "the table uses undisturbed runs."
+                "the tables use undisturbed runs."
                 if not still_noisy
-                else "still disturbed in the table: "
-                + ", ".join(f"{r['server']} {r['scenario']}" for r in still_noisy)
+                else "still disturbed in the tables: "
+                + ", ".join(f"{r['server']} ×{r['workers']} {r['scenario']}" for r in still_noisy)
                 + "."
             )
         )
@@ -794,6 +989,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-cpu", type=int, default=0, help="core for the servers")
     parser.add_argument("--client-cpu", type=int, default=1, help="core for wrk and curl")
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    parser.add_argument(
+        "--workers",
+        type=worker_counts,
+        default=[1, 2],
+        metavar="N,N",
+        help="worker processes of nginx and castedge, one round each (default 1,2)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the FileResponse app")
     parser.add_argument("--json", metavar="FILE", type=Path, help="save the raw numbers here")
     parser.add_argument("--tmpdir", type=Path, help="parent of the temporary directory")
@@ -811,6 +1013,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.miss_samples = min(max(args.miss_samples, 1), 50)
     args.ttfb_samples = min(max(args.ttfb_samples, 1), 1000)
     return args
+
+
+def worker_counts(text: str) -> list[int]:
+    """``1,2`` as [1, 2]: each from 1 to 64, the bounds of castedge's ``origin.workers``."""
+    try:
+        counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers such as 1,2, got {text!r}") from None
+    if not counts or not all(1 <= n <= 64 for n in counts):
+        raise argparse.ArgumentTypeError(f"expected counts from 1 to 64, got {text!r}")
+    return counts
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -66,6 +66,8 @@ async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamRespo
 async def healthz(request: web.Request) -> web.Response:
     delivery = request.app[DELIVERY]
     store = delivery.store
+    # With several workers the directory is the truth; this worker's index may lag.
+    await store.resync()
     body: dict[str, Any] = {
         "status": "ok" if store.healthy else "degraded",
         "store": {
