@@ -214,3 +214,24 @@ def test_readiness_is_reported_to_systemd_once(
         notify.settimeout(5)
         assert notify.recv(4096) == b"STOPPING=1"
         notify.close()
+
+
+def test_workers_keep_the_shared_cache_under_its_cap(bucket: Bucket, tmp_path: Path) -> None:
+    names = [f"podcast/cap-{n}.mp3" for n in range(6)]
+    for name in names:
+        bucket.put(name, payload(3_000_000, name))
+    cfg = config(bucket, tmp_path, workers=2)
+    cfg["cache"]["max_size"] = "10MB"
+    proc = CastedgeProcess("origin", cfg, tmp_path).start()
+    try:
+        for name in names:
+            # New connections each time, so both workers fill and evict.
+            results = asyncio.run(get_many(proc.url(name), 3))
+            assert {status for status, _ in results} == {200}
+            time.sleep(0.2)
+        objects = [p for p in (tmp_path / "cache" / "objects").rglob("*") if p.is_file()]
+        total = sum(p.stat().st_size for p in objects)
+        assert total <= 10_000_000, f"{len(objects)} objects, {total} bytes on disk"
+        assert len(objects) >= 2, "eviction should keep the most recent objects"
+    finally:
+        assert proc.stop() == 0
