@@ -7,6 +7,8 @@ returns the typed value, or raises ValueError with a message of the form
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,10 +26,13 @@ __all__ = [
     "choice",
     "duration",
     "fraction",
+    "header_name",
     "header_value",
     "integer",
     "items",
     "listen",
+    "network",
+    "number",
     "optional",
     "path",
     "path_prefix",
@@ -73,6 +78,21 @@ def header_value(expected: str = "an HTTP header value") -> Kind:
     return Kind(expected, convert)
 
 
+# RFC 9110 field names are tokens: https://www.rfc-editor.org/rfc/rfc9110#section-5.1
+_FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def header_name(expected: str = "an HTTP header name such as 'X-Castedge-Grant'") -> Kind:
+    """The name of an HTTP header field, kept as written (header names ignore case)."""
+
+    def convert(value: object) -> str:
+        if not isinstance(value, str) or not _FIELD_NAME.fullmatch(value):
+            raise _reject(expected, value)
+        return value
+
+    return Kind(expected, convert)
+
+
 def choice(*options: str) -> Kind:
     """One of a few words, case-insensitive, kept in lower case."""
     expected = "one of " + ", ".join(options)
@@ -93,6 +113,26 @@ def integer(lowest: int, highest: int) -> Kind:
         if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
             raise _reject(expected, value)
         return value
+
+    return Kind(expected, convert)
+
+
+def number(lowest: float, highest: float, *, above_lowest: bool = False) -> Kind:
+    """A finite number within bounds, such as a latitude; ``above_lowest`` excludes ``lowest``."""
+    expected = (
+        f"a number above {lowest:g} and at most {highest:g}"
+        if above_lowest
+        else f"a number from {lowest:g} to {highest:g}"
+    )
+
+    def convert(value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _reject(expected, value)
+        number = float(value)
+        low_ok = number > lowest if above_lowest else number >= lowest
+        if not (math.isfinite(number) and low_ok and number <= highest):
+            raise _reject(expected, value)
+        return number
 
     return Kind(expected, convert)
 
@@ -256,6 +296,23 @@ def items(item: Kind, *, expected: str) -> Kind:
             except ValueError as error:
                 raise Invalid(str(error), (f"[{index}]",)) from None
         return tuple(converted)
+
+    return Kind(expected, convert)
+
+
+def network(
+    expected: str = "an address or network such as '10.0.0.0/8' or '2001:db8::/32'",
+) -> Kind:
+    """An IPv4 or IPv6 network in CIDR notation; a bare address is a network of one."""
+
+    def convert(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        if not isinstance(value, str):
+            raise _reject(expected, value)
+        try:
+            return ipaddress.ip_network(value.strip(), strict=True)
+        except ValueError as exc:
+            why = "host bits are set" if "host bits set" in str(exc) else ""
+            raise _reject(expected, value, why) from None
 
     return Kind(expected, convert)
 

@@ -8,6 +8,7 @@ docs/configuration.md (a test fails until every key is there).
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from .kinds import (
     by_id,
@@ -15,10 +16,13 @@ from .kinds import (
     count_or_auto,
     duration,
     fraction,
+    header_name,
     header_value,
     integer,
     items,
     listen,
+    network,
+    number,
     optional,
     path,
     path_prefix,
@@ -33,20 +37,28 @@ from .settings import (
     AdminSettings,
     CacheSettings,
     EdgeSettings,
+    GeoSettings,
+    HealthCheckSettings,
+    LocatorSettings,
     OriginSettings,
+    RegionSettings,
     S3Settings,
     Settings,
     SigningSettings,
     StorageSettings,
     UpstreamSettings,
 )
-from .spec import EMPTY, Field, Invalid, Section
+from .spec import EMPTY, Field, Invalid, Kind, Section
 
 __all__ = [
     "ADMIN",
     "CACHE",
     "EDGE",
+    "GEO",
+    "HEALTH_CHECK",
+    "LOCATOR",
     "ORIGIN",
+    "REGION",
     "S3",
     "SETTINGS",
     "SIGNING",
@@ -99,6 +111,77 @@ def _active_key_known(signing: SigningSettings) -> None:
         raise Invalid(
             f"expected one of the key ids in signing.keys ({ids}), got {signing.active!r}",
             ("active",),
+        )
+
+
+#: The most regions a catalogue may hold. Each request ranks every region, and the locate API
+#: lists every healthy one; 64 is far beyond the eight the business runs.
+MAX_REGIONS = 64
+_REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _region_parts(region: RegionSettings) -> None:
+    # The same words the edge's region setting accepts: a metric label and a log word.
+    if not _REGION_NAME.fullmatch(region.name):
+        raise Invalid(
+            "expected a region name of up to 64 letters, digits, '.', '_' or '-', "
+            f"got {region.name!r}",
+            ("name",),
+        )
+    for key, value in (("base_url", region.base_url), ("health_url", region.health_url)):
+        if value is not None and ("?" in value or "#" in value):
+            # Signed paths and /healthz are appended to it; a query would swallow them.
+            raise Invalid(f"expected a URL without a query or fragment, got {value!r}", (key,))
+
+
+def _catalogue(region: Kind) -> Kind:
+    each = items(region, expected="a list of regions, each a mapping with name and base_url")
+    expected = f"a list of 1 to {MAX_REGIONS} regions"
+
+    def convert(value: object) -> tuple[RegionSettings, ...]:
+        regions = cast(tuple[RegionSettings, ...], each.convert(value))
+        if not 1 <= len(regions) <= MAX_REGIONS:
+            raise ValueError(f"expected {expected}, got {len(regions)}")
+        seen: set[str] = set()
+        for index, entry in enumerate(regions):
+            name = entry.name
+            if name in seen:
+                raise Invalid(
+                    f"expected each region name once, got {name!r} again", (f"[{index}]", "name")
+                )
+            seen.add(name)
+        return regions
+
+    return Kind(expected, convert)
+
+
+def _timeout_within_interval(health: HealthCheckSettings) -> None:
+    # Probes run on a fixed beat; one still waiting when the next is due would skew it.
+    if health.timeout > health.interval:
+        raise Invalid(
+            f"expected at most interval ({health.interval:g} s), got {health.timeout:g} s",
+            ("timeout",),
+        )
+
+
+def _headers_differ(locator: LocatorSettings) -> None:
+    if locator.grant_header.lower() == locator.proxy_secret_header.lower():
+        raise Invalid(
+            f"expected a header other than grant_header, got {locator.proxy_secret_header!r}",
+            ("proxy_secret_header",),
+        )
+
+
+def _default_region_listed(settings: Settings) -> None:
+    if settings.geo is None or settings.geo.default_region is None:
+        return
+    names = [region.name for region in settings.regions or ()]
+    if settings.geo.default_region not in names:
+        listed = ", ".join(repr(name) for name in names) or "none are configured"
+        raise Invalid(
+            f"expected a region listed under regions ({listed}), "
+            f"got {settings.geo.default_region!r}",
+            ("geo", "default_region"),
         )
 
 
@@ -217,6 +300,73 @@ SIGNING = Section(
     checks=(_active_key_known,),
 )
 
+REGION = Section(
+    RegionSettings,
+    (
+        Field("name", text("a region name such as 'eu-central'")),
+        Field("latitude", number(-90, 90)),
+        Field("longitude", number(-180, 180)),
+        Field("base_url", url(strip_slash=True)),
+        # Effective distance is distance / weight; beyond 1000 a weight is a typo.
+        Field("weight", number(0, 1000, above_lowest=True), default=1),
+        Field("health_url", optional(url()), default=None),
+    ),
+    checks=(_region_parts,),
+)
+
+HEALTH_CHECK = Section(
+    HealthCheckSettings,
+    (
+        Field("interval", duration(positive=True), default="5s"),
+        Field("timeout", duration(positive=True), default="2s"),
+        # HAProxy's defaults (https://docs.haproxy.org/2.8/configuration.html#5.2-rise).
+        Field("rise", integer(1, 100), default=2),
+        Field("fall", integer(1, 100), default=3),
+    ),
+    checks=(_timeout_within_interval,),
+)
+
+GEO = Section(
+    GeoSettings,
+    (
+        Field("database", path("the path of a MaxMind-format City database")),
+        Field("default_region", optional(text("a region name from regions")), default=None),
+        Field(
+            "trusted_proxies",
+            items(network(), expected="a list of addresses or networks"),
+            default=[],
+        ),
+        Field(
+            "client_ip_header", choice("x-forwarded-for", "forwarded"), default="x-forwarded-for"
+        ),
+        Field("cache_size", integer(1, 10_000_000), default=16384),
+        Field("reload_interval", duration(positive=True), default="60s"),
+        Field("health", section(HEALTH_CHECK), default=EMPTY),
+    ),
+)
+
+LOCATOR = Section(
+    LocatorSettings,
+    (
+        Field("listen", listen(), default="0.0.0.0:8082"),
+        Field("access_log", optional(text("a file path, or '-' for stderr")), default="-"),
+        Field("grant_header", header_name(), default="X-Castedge-Grant"),
+        Field("proxy_secret_header", header_name(), default="X-Castedge-Proxy-Secret"),
+        Field(
+            "proxy_secret",
+            optional(
+                secret(
+                    min_length=16,
+                    header_safe=True,
+                    expected="a secret of at least 16 characters without spaces",
+                )
+            ),
+            default=None,
+        ),
+    ),
+    checks=(_headers_differ,),
+)
+
 SETTINGS = Section(
     Settings,
     (
@@ -228,5 +378,9 @@ SETTINGS = Section(
         Field("admin", section(ADMIN), default=EMPTY),
         Field("signing", optional(section(SIGNING)), default=None),
         Field("log_level", choice("debug", "info", "warning", "error"), default="info"),
+        Field("geo", optional(section(GEO)), default=None),
+        Field("regions", optional(_catalogue(section(REGION))), default=None),
+        Field("locator", optional(section(LOCATOR)), default=None),
     ),
+    checks=(_default_region_listed,),
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from .listen import Listen
@@ -20,7 +21,11 @@ __all__ = [
     "AdminSettings",
     "CacheSettings",
     "EdgeSettings",
+    "GeoSettings",
+    "HealthCheckSettings",
+    "LocatorSettings",
     "OriginSettings",
+    "RegionSettings",
     "S3Settings",
     "Settings",
     "SigningSettings",
@@ -124,6 +129,55 @@ class SigningSettings:
 
 
 @dataclass(frozen=True)
+class RegionSettings:
+    """One region players may be sent to: where it is, its edge's URL, how strongly it attracts."""
+
+    name: str
+    latitude: float
+    longitude: float
+    base_url: str
+    weight: float
+    health_url: str | None
+
+
+@dataclass(frozen=True)
+class HealthCheckSettings:
+    """How the locator probes each region's edge: how often, how patiently, how many in a row."""
+
+    interval: float
+    timeout: float
+    rise: int
+    fall: int
+
+
+@dataclass(frozen=True)
+class GeoSettings:
+    """Where clients are: the GeoIP2 City database, the proxies to see through, the fallback.
+
+    ``default_region`` None means the first region listed.
+    """
+
+    database: Path
+    default_region: str | None
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...]
+    client_ip_header: str
+    cache_size: int
+    reload_interval: float
+    health: HealthCheckSettings
+
+
+@dataclass(frozen=True)
+class LocatorSettings:
+    """How the locator listens, and how the web app proves a player may watch."""
+
+    listen: Listen
+    access_log: str | None
+    grant_header: str
+    proxy_secret_header: str
+    proxy_secret: Secret | None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a castedge node is configured with, checked once at start."""
 
@@ -137,3 +191,6 @@ class Settings:
     log_level: str
     # Last and defaulted, so code that builds Settings by hand need not name it.
     edge: EdgeSettings | None = None
+    geo: GeoSettings | None = None
+    regions: tuple[RegionSettings, ...] | None = None
+    locator: LocatorSettings | None = None

@@ -29,6 +29,8 @@ def full() -> dict[str, Any]:
     document["admin"] = {"token": "admin-token"}
     document["signing"] = {"keys": {"k1": SIGNING_KEY}, "active": "k1"}
     document["edge"] = {"region": "eu-central"}
+    document["geo"] = {"database": "/var/lib/GeoIP/GeoLite2-City.mmdb"}
+    document["locator"] = {}
     return document
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, EdgeSettings, Listen, settings_from_mapping
+from config import ConfigError, EdgeSettings, Listen, load_settings, settings_from_mapping
 
 from .documents import SOURCE, settings, varied
 
@@ -84,3 +84,13 @@ def test_wrong_values_name_the_key(key: str, value: object, message: str) -> Non
     with pytest.raises(ConfigError) as caught:
         settings_from_mapping(document, source=SOURCE, environ={})
     assert message in str(caught.value)
+
+
+def test_the_example_configures_an_edge() -> None:
+    example = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
+    edge = load_settings(example, environ={"CASTEDGE_ADMIN_TOKEN": "t"}).edge
+    assert edge is not None
+    assert edge.region == "eu-central"
+    assert edge.public_prefixes == ("marketing/",)
+    assert edge.cors_origins == ("https://learn.example.com",)
+    assert edge.revocation_file == Path("/var/lib/castedge/revoked.json")
