@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from castedge.edge_cli import add_edge_commands
 from castedge.switch_cli import add_switch_commands
 from config import ConfigError, Settings, config_path_from, load_settings
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_config)
 
     add_switch_commands(sub, with_config)
+    add_edge_commands(sub, with_config)
 
     p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")

@@ -8,9 +8,13 @@ declare -A pkg_for=(
   [aria2c]=aria2
   [nginx]=nginx-light
   [wrk]=wrk
+  [ffmpeg]=ffmpeg
+  [ffprobe]=ffmpeg
+  [chromium]=chromium
 )
 case "${1:-test}" in
-  test) wanted=(curl aria2c) ;;
+  # ffmpeg/ffprobe and chromium: the edge's end-to-end tests play and probe signed video.
+  test) wanted=(curl aria2c ffmpeg ffprobe chromium) ;;
   bench) wanted=(curl nginx wrk) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
@@ -19,6 +23,8 @@ missing=()
 for cmd in "${wanted[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg_for[$cmd]}")
 done
+# ffmpeg provides both ffmpeg and ffprobe: ask for each package once.
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk 'NF && !seen[$0]++')
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

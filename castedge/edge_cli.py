@@ -1,0 +1,148 @@
+"""``castedge edge``, ``castedge sign`` and ``castedge revoke``: the signed-video commands."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+
+from config import Settings, config_path_from, load_settings, parse_duration
+from edge.errors import EdgeError
+from signer import ClaimError
+
+__all__ = ["add_edge_commands"]
+
+WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path_from(args.config, os.environ))
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration greater than 0, got {text!r}")
+    return seconds
+
+
+def cmd_edge(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    from edge.app import edge_settings
+
+    edge_settings(settings)  # a missing section is reported before anything starts
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    import uvloop
+
+    from edge.service import run_edge
+
+    try:
+        uvloop.run(run_edge(settings))
+    except EdgeError as exc:
+        print(f"castedge: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # At start: an address in use, a cache directory it may not create.
+        print(f"castedge edge: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from edge.commands import signed_url
+
+    settings = _load(args)
+    try:
+        url = signed_url(
+            settings,
+            args.path,
+            now=time.time(),
+            ttl=args.ttl,
+            scope=args.scope,
+            ip=args.ip,
+            subject=args.subject,
+            region=args.region,
+            base=args.base,
+        )
+    except (ClaimError, EdgeError) as exc:
+        print(f"castedge sign: {exc}", file=sys.stderr)
+        return 2
+    print(url)
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from edge.commands import revoke
+
+    settings = _load(args)
+    try:
+        done = revoke(settings, now=time.time(), subject=args.subject, token=args.token)
+    except EdgeError as exc:
+        print(f"castedge revoke: {exc}", file=sys.stderr)
+        return 2
+    until = datetime.datetime.fromtimestamp(done.until, datetime.UTC)
+    interval = settings.edge.revocation_interval if settings.edge is not None else 0
+    entries = len(done.revoked)
+    print(
+        f"revoked {done.what} until {until:%Y-%m-%d %H:%M:%S} UTC; "
+        f"{done.file.path} holds {entries} {'entry' if entries == 1 else 'entries'}; "
+        f"edges re-read it within {interval:g} s"
+    )
+    return 0
+
+
+def add_edge_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], with_config: WithConfig
+) -> None:
+    """Adds the edge's subcommands to the ``castedge`` parser."""
+    p = with_config(sub.add_parser("edge", help="run a video edge for signed URLs"))
+    p.set_defaults(func=cmd_edge)
+
+    p = with_config(
+        sub.add_parser(
+            "sign",
+            help="print a signed URL for a path",
+            description="Mint a signed URL as the web app does, and print it.",
+        )
+    )
+    p.add_argument("path", help="the object's path, e.g. courses/py/ch03/index.m3u8")
+    p.add_argument(
+        "--ttl", type=_duration, help="lifetime such as 2h or 15m (default: signing.default_ttl)"
+    )
+    p.add_argument(
+        "--scope",
+        metavar="DIR",
+        help="what the token grants: a folder ending in '/' (for HLS) or a file (default: PATH)",
+    )
+    p.add_argument("--ip", metavar="CIDR", help="bind the token to an address or network")
+    p.add_argument("--subject", metavar="S", help="the user id, for logs and revocation")
+    p.add_argument(
+        "--region", metavar="NAME", help="sign for this region's edge (from regions or edge)"
+    )
+    p.add_argument("--base", metavar="URL", help="the edge base URL (default: edge.public_url)")
+    p.set_defaults(func=cmd_sign)
+
+    p = with_config(
+        sub.add_parser(
+            "revoke",
+            help="refuse a student's or one token's URLs before they expire",
+            description="Add an entry to edge.revocation_file; edges re-read it by themselves.",
+        )
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--subject", metavar="USER", help="every token issued so far to USER")
+    which.add_argument(
+        "--token", metavar="TOKEN", help="one token, its signed URL, or its fingerprint from a log"
+    )
+    p.set_defaults(func=cmd_revoke)

@@ -1,0 +1,290 @@
+"""The edge: signed course video as aiohttp apps (media and admin).
+
+``GET /s/<token>/<path>`` is served through the delivery engine (ranges, conditionals,
+zero-copy, pull-through from S3 on a miss) once the token grants the path; paths under
+``edge.public_prefixes`` are served without one; anything else is refused. Every refusal
+is the same 403 with the same body whatever the reason, so a client cannot probe which
+check failed; the reason goes to the log and to ``castedge_token_rejections_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from config import ConfigError, EdgeSettings, Settings
+from delivery.admin import DELIVERY
+from delivery.admin import create_admin_app as create_admin
+from delivery.engine import delivery_context
+from delivery.errors import BadKey
+from delivery.keys import object_key
+from delivery.limits import request_limits
+from delivery.metrics import DeliveryMetrics
+from signer import Signer, TokenRejected, fingerprint
+
+from .access import authorise, is_public, split_signed
+from .cors import CorsPolicy
+from .metrics import NO_TOKEN, EdgeMetrics
+from .revocations import RevocationFile, RevocationWatcher
+
+__all__ = ["EDGE", "FORBIDDEN_BODY", "SETTINGS", "EdgeState", "create_admin_app", "create_app"]
+
+log = logging.getLogger("castedge.edge")
+
+#: The one body every refused request gets, whatever the reason (no oracle).
+FORBIDDEN_BODY = "forbidden\n"
+#: How often free space under the cache is sampled for /healthz and /metrics.
+FREE_SPACE_SECONDS = 5.0
+
+
+@dataclass
+class EdgeState:
+    """What the edge's handlers share: its settings, the signer and the revocation list."""
+
+    settings: EdgeSettings
+    signer: Signer
+    revocations: RevocationWatcher
+    cors: CorsPolicy
+    metrics: EdgeMetrics
+    clock: Callable[[], float]
+    #: Bytes free under the cache at the last sample; None until the first, or if it failed.
+    free_bytes: int | None = None
+
+
+SETTINGS = web.AppKey("settings", Settings)
+EDGE = web.AppKey("edge", EdgeState)
+
+
+def edge_settings(settings: Settings) -> tuple[EdgeSettings, Signer]:
+    """The edge section and a signer from the signing section; ConfigError if either lacks."""
+    if settings.edge is None:
+        raise ConfigError(
+            settings.source, "edge", "missing; castedge edge needs an 'edge' section (region)"
+        )
+    if settings.signing is None:
+        raise ConfigError(
+            settings.source,
+            "signing",
+            "missing; castedge edge needs the 'signing' section (the keys tokens are checked with)",
+        )
+    return settings.edge, Signer.from_settings(settings)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """The media listener's app. Raises ConfigError without ``edge`` or ``signing``."""
+    edge, signer = edge_settings(settings)
+    registry = registry if registry is not None else CollectorRegistry()
+    delivery_metrics = DeliveryMetrics(registry, service="edge")
+    metrics = EdgeMetrics(registry, region=edge.region)
+    file = RevocationFile(edge.revocation_file) if edge.revocation_file is not None else None
+    state = EdgeState(
+        settings=edge,
+        signer=signer,
+        revocations=RevocationWatcher(file, metrics=metrics, clock=clock),
+        cors=CorsPolicy(edge.cors_origins),
+        metrics=metrics,
+        clock=clock,
+    )
+    app = web.Application(middlewares=[request_limits])
+    app[SETTINGS] = settings
+    app[EDGE] = state
+    # The revocation list first: an edge that cannot read it must not start serving.
+    app.cleanup_ctx.append(_revocation_context)
+    app.cleanup_ctx.append(
+        delivery_context(
+            settings, delivery_metrics, cache_control=edge.public_cache_control, clock=clock
+        )
+    )
+    app.cleanup_ctx.append(_free_space_context)
+    app.router.add_get("/healthz", public_health)
+    app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
+    app.router.add_get("/{tail:.*}", media)
+    return app
+
+
+def create_admin_app(media_app: web.Application) -> web.Application:
+    """The admin listener's app (prefetch, purge, metrics, health), sharing the media app's engine.
+
+    Start the media app first. Same API and token as the origin's.
+    """
+    state = media_app[EDGE]
+
+    def health() -> dict[str, Any]:
+        revocations = state.revocations
+        return {
+            "region": state.settings.region,
+            "free_bytes": state.free_bytes,
+            "revocations": {
+                "file": str(revocations.file.path) if revocations.file is not None else None,
+                "entries": len(revocations.current),
+                "loaded_at": revocations.loaded_at,
+            },
+        }
+
+    return create_admin(media_app, media_app[SETTINGS].admin.token, health=health)
+
+
+# -- handlers ----------------------------------------------------------------------
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    """GET/HEAD of a signed path or a public one; everything else gets the uniform 403."""
+    state = request.app[EDGE]
+    cors = state.cors.headers(request.headers.get("Origin"))
+    raw = request.rel_url.raw_path
+    signed = split_signed(raw)
+    if signed is None:
+        try:
+            key = object_key(raw[1:])
+        except BadKey as exc:
+            return _done(request, _bad_request(exc, cors))
+        if not is_public(key, state.settings.public_prefixes):
+            detail = f"no token, and {key!r} is not in a public folder"
+            return _done(request, _refuse(request, NO_TOKEN, detail, None, cors))
+        headers = cors
+    else:
+        token, rest = signed
+        try:
+            authorise(
+                state.signer,
+                token,
+                rest,
+                now=state.clock(),
+                client_ip=request.remote,
+                revoked=state.revocations.current,
+            )
+        except TokenRejected as exc:
+            return _done(request, _refuse(request, exc.reason.value, exc.detail, token, cors))
+        try:
+            key = object_key(rest)
+        except BadKey as exc:
+            return _done(request, _bad_request(exc, cors))
+        headers = {"Cache-Control": state.settings.cache_control, **cors}
+    resp = await request.app[DELIVERY].serve(request, key, headers=headers)
+    if not resp.prepared:
+        # An error answer from the engine: a browser player must be able to read it too.
+        resp.headers.update(cors)
+    return _done(request, resp)
+
+
+async def preflight(request: web.Request) -> web.StreamResponse:
+    """``OPTIONS``: a CORS preflight's answer (no token needed), or just ``Allow``."""
+    state = request.app[EDGE]
+    return _done(request, web.Response(status=204, headers=state.cors.preflight(request.headers)))
+
+
+async def public_health(request: web.Request) -> web.Response:
+    """What the locator checks: region, store health and free space; 503 while degraded."""
+    state = request.app[EDGE]
+    store = request.app[DELIVERY].store
+    body = {
+        "status": "ok" if store.healthy else "degraded",
+        "region": state.settings.region,
+        "store": {"healthy": store.healthy, "free_bytes": state.free_bytes},
+    }
+    return web.json_response(
+        body, status=200 if store.healthy else 503, headers={"Cache-Control": "no-store"}
+    )
+
+
+# -- answers -------------------------------------------------------------------------
+
+
+def _refuse(
+    request: web.Request, reason: str, detail: str, token: str | None, cors: dict[str, str]
+) -> web.Response:
+    """The uniform 403: the reason is counted and logged, never told to the client."""
+    request.app[EDGE].metrics.rejected(reason)
+    # The fingerprint, never the token: a logged token is a working URL until it expires.
+    shown = f"token fp:{fingerprint(token)}" if token else "no token"
+    log.info("403 %s from %s, %s: %s: %s", request.method, request.remote, shown, reason, detail)
+    return web.Response(
+        status=403,
+        text=FORBIDDEN_BODY,
+        headers={"Cache-Control": "no-store", **cors},
+    )
+
+
+def _bad_request(exc: BadKey, cors: dict[str, str]) -> web.Response:
+    headers = {"Cache-Control": "no-store", **cors}
+    return web.Response(status=400, text=f"bad request: {exc.reason}\n", headers=headers)
+
+
+def _done(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+    """Count an answer by status and body bytes: by region, and as the engine counts."""
+    # MediaResponse and the engine's one-write answers to small ranges carry ``sent``.
+    sent: int = getattr(resp, "sent", 0) or 0
+    request.app[EDGE].metrics.request_done(resp.status, sent)
+    request.app[DELIVERY].metrics.request_done(resp.status, sent)
+    return resp
+
+
+# -- background ----------------------------------------------------------------------
+
+
+async def _revocation_context(app: web.Application) -> AsyncIterator[None]:
+    state = app[EDGE]
+    watcher = state.revocations
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, watcher.load)
+    task = None
+    if watcher.file is not None:
+        log.info(
+            "revocation list %s: %d entries, checked every %g s",
+            watcher.file.path,
+            len(watcher.current),
+            state.settings.revocation_interval,
+        )
+        task = asyncio.create_task(
+            watcher.watch(state.settings.revocation_interval), name="revocation watcher"
+        )
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _free_space_context(app: web.Application) -> AsyncIterator[None]:
+    state = app[EDGE]
+    store = app[DELIVERY].store
+    loop = asyncio.get_running_loop()
+
+    async def sample() -> None:
+        try:
+            free, _ = await loop.run_in_executor(None, store.free_space)
+        except OSError as exc:
+            log.warning("cannot read free space under %s: %s", store.root, exc)
+            state.free_bytes = None
+            return
+        state.free_bytes = free
+        state.metrics.free_space(free)
+
+    async def sampler() -> None:
+        while True:
+            await asyncio.sleep(FREE_SPACE_SECONDS)
+            await sample()
+
+    await sample()
+    task = asyncio.create_task(sampler(), name="free space sampler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,174 @@
+"""What ``castedge sign`` and ``castedge revoke`` do, apart from parsing their arguments.
+
+``signed_url`` mints a URL the way the web app does (``Signer.url``), on the base URL of
+this node's edge or one given. ``revoke`` adds an entry to the revocation file the edges
+watch, and drops the entries whose tokens have all expired.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from config import ConfigError, Settings
+from signer import RevocationList, RevocationListError, Signer, fingerprint
+from signer.revocation import FINGERPRINT_LENGTH
+
+from .access import split_signed
+from .errors import CommandError
+from .revocations import RevocationFile
+
+__all__ = ["Revoked", "revoke", "signed_url", "token_fingerprint"]
+
+_FINGERPRINT = re.compile(rf"(?:fp:)?([0-9a-f]{{{FINGERPRINT_LENGTH}}})")
+#: Used when the settings have no signing section: the signer's own defaults.
+_DEFAULT_MAX_TTL = 86400.0
+_DEFAULT_LEEWAY = 30.0
+
+
+def _signer(settings: Settings, command: str) -> Signer:
+    if settings.signing is None:
+        raise ConfigError(
+            settings.source, "signing", f"missing; castedge {command} needs the signing keys"
+        )
+    return Signer.from_settings(settings)
+
+
+def base_url(settings: Settings, *, region: str | None = None, base: str | None = None) -> str:
+    """The edge base URL to sign for.
+
+    ``base`` if given; else, for ``region``, that region's ``base_url`` in the locator's
+    region catalogue (``regions``) or this node's own edge (``edge.region`` with
+    ``edge.public_url``); else this node's ``edge.public_url``.
+    """
+    if base is not None:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise CommandError(f"--base {base!r} is not an http(s) base URL")
+        return base.rstrip("/")
+    edge = settings.edge
+    if region is not None:
+        # The catalogue is read by name, so this works on a file written for any role.
+        catalogue = getattr(settings, "regions", None) or ()
+        for entry in catalogue:
+            if entry.name == region:
+                return str(entry.base_url).rstrip("/")
+        if edge is not None and edge.region == region and edge.public_url is not None:
+            return edge.public_url
+        known = [entry.name for entry in catalogue]
+        if edge is not None and edge.public_url is not None and edge.region not in known:
+            known.append(edge.region)
+        raise CommandError(
+            f"region {region!r} has no base URL in {settings.source} "
+            f"(known: {', '.join(known) or 'none'}); give --base URL"
+        )
+    if edge is None or edge.public_url is None:
+        raise ConfigError(
+            settings.source,
+            "edge.public_url",
+            "missing; castedge sign needs it, --region NAME or --base URL",
+        )
+    return edge.public_url
+
+
+def signed_url(
+    settings: Settings,
+    path: str,
+    *,
+    now: float,
+    ttl: float | None = None,
+    scope: str | None = None,
+    ip: str | None = None,
+    subject: str | None = None,
+    region: str | None = None,
+    base: str | None = None,
+) -> str:
+    """A ready URL for ``path`` (decoded, as files are named); raises ClaimError if unfit."""
+    signer = _signer(settings, "sign")
+    return signer.url(
+        path.lstrip("/"),
+        now=now,
+        base=base_url(settings, region=region, base=base),
+        ttl=ttl,
+        scope=scope,
+        ip=ip,
+        subject=subject,
+    )
+
+
+def token_fingerprint(text: str) -> str:
+    """The fingerprint of a token given as itself, as a signed URL, or as its fingerprint.
+
+    The access log shows ``/s/fp:<fingerprint>/…``; that form is accepted too.
+    """
+    text = text.strip()
+    found = _FINGERPRINT.fullmatch(text)
+    if found is not None:
+        return found[1]
+    if "://" in text or text.startswith("/s/"):
+        signed = split_signed(urlsplit(text).path)
+        if signed is None or not signed[0]:
+            raise CommandError(f"{text!r} is not a signed URL (…/s/<token>/<path>)")
+        text = signed[0]
+    if not text or "/" in text:
+        raise CommandError(f"{text!r} is not a token, a signed URL or a fingerprint")
+    return fingerprint(text)
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """What ``revoke`` did: the entry's description, when it lapses, and the new list."""
+
+    what: str
+    until: int
+    revoked: RevocationList
+    file: RevocationFile
+
+
+def revoke(
+    settings: Settings, *, now: float, subject: str | None = None, token: str | None = None
+) -> Revoked:
+    """Adds a subject or a token to the revocation file ``edge.revocation_file``."""
+    if (subject is None) == (token is None):
+        raise CommandError("give exactly one of --subject or --token")
+    edge = settings.edge
+    if edge is None or edge.revocation_file is None:
+        raise ConfigError(
+            settings.source,
+            "edge.revocation_file",
+            "missing; castedge revoke writes the list the edges read there",
+        )
+    if settings.signing is not None:
+        signer = Signer.from_settings(settings)
+        max_ttl, leeway = signer.max_ttl, signer.leeway
+    else:
+        max_ttl, leeway = _DEFAULT_MAX_TTL, _DEFAULT_LEEWAY
+    file = RevocationFile(edge.revocation_file)
+    if subject is not None:
+        named = subject
+        what = f"subject {subject!r} (tokens issued up to {_when(now)})"
+
+        def change(current: RevocationList) -> RevocationList:
+            return current.with_subject(named, now=now, max_ttl=max_ttl, leeway=leeway)
+
+    else:
+        named = token_fingerprint(token or "")
+        what = f"token {named}"
+
+        def change(current: RevocationList) -> RevocationList:
+            return current.with_token(named, now=now, max_ttl=max_ttl, leeway=leeway)
+
+    try:
+        updated = file.update(change, now=now)
+    except RevocationListError as exc:  # a subject no token can carry
+        raise CommandError(str(exc)) from None
+    # As RevocationList computes it: after this every covered token is expired anyway.
+    until = math.ceil(now + max_ttl + leeway)
+    return Revoked(what, until, updated, file)
+
+
+def _when(unix: float) -> str:
+    return datetime.datetime.fromtimestamp(unix, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
