@@ -3,9 +3,14 @@
 The pure core: `rank` and `choose` order a catalogue of `Region`s by effective
 distance from a point, healthy regions first; `HealthBoard` turns probe results
 into the set of healthy regions; `place` turns a GeoIP2 City record into a
-`Location`. The thin I/O around it: `locate` asks a City reader, `ReloadingReader`
-keeps one current as geoipupdate replaces the file, and `NetworkCache` saves
-repeated lookups from one network.
+`Location`; `client_address` finds the client behind trusted proxies; `authorise`
+checks a grant; `place_client` and `edge_url` decide and build the redirect. The thin
+I/O around it: `locate` asks a City reader, `ReloadingReader` keeps one current as
+geoipupdate replaces the file, and `NetworkCache` saves repeated lookups from one
+network.
+
+The locator service itself (aiohttp, health checks) is `geo.service`, imported only by
+the command that runs it.
 """
 
 from geo.address import is_unroutable, parse_client_address
@@ -16,14 +21,20 @@ from geo.errors import (
     GeoError,
     InvalidAddress,
     InvalidSetting,
+    Refused,
     UnknownRegion,
+    UnsafePath,
 )
+from geo.explain import describe_location, ranking_table
+from geo.forwarded import client_address, forwarded_for, x_forwarded_for
+from geo.grant import Permit, Via, authorise, proxy_scope
 from geo.health import HealthBoard, HealthState
 from geo.ipcache import NetworkCache, network_key
 from geo.locate import CityReader, Kind, Location, Reason, locate, place, unplaced
 from geo.points import CONTINENT_POINTS, COUNTRY_POINTS
 from geo.reader import ReloadingReader
 from geo.region import DEFAULT_REGIONS, Region, check_catalogue
+from geo.target import Placement, edge_url, place_client
 
 __all__ = [
     "CONTINENT_POINTS",
@@ -40,19 +51,33 @@ __all__ = [
     "Kind",
     "Location",
     "NetworkCache",
+    "Permit",
+    "Placement",
     "Ranked",
     "Reason",
+    "Refused",
     "Region",
     "ReloadingReader",
     "UnknownRegion",
+    "UnsafePath",
+    "Via",
+    "authorise",
     "check_catalogue",
     "choose",
+    "client_address",
+    "describe_location",
+    "edge_url",
+    "forwarded_for",
     "great_circle_km",
     "is_unroutable",
     "locate",
     "network_key",
     "parse_client_address",
     "place",
+    "place_client",
+    "proxy_scope",
     "rank",
+    "ranking_table",
     "unplaced",
+    "x_forwarded_for",
 ]

@@ -1,0 +1,207 @@
+"""``castedge locator`` and ``castedge locate``: the redirect service and its explanation."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from config import Listen, Settings, config_path_from, load_settings
+
+__all__ = ["add_locator_commands"]
+
+WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+
+#: How long `castedge locate` waits for the running locator's answer.
+ASK_TIMEOUT = 2.0
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    return load_settings(config_path_from(args.config, os.environ))
+
+
+def cmd_locator(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    from geo.service import locator_settings
+
+    locator_settings(settings)  # a missing section is reported before anything starts
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    import uvloop
+
+    from geo.errors import GeoError
+    from geo.service import run_locator
+
+    try:
+        uvloop.run(run_locator(settings))
+    except GeoError as exc:
+        # The City database is missing or unusable.
+        print(f"castedge locator: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"castedge locator: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+@dataclass(frozen=True)
+class _Health:
+    healthy: frozenset[str]
+    notes: Mapping[str, str]
+    source: str
+
+
+def _admin_url(listen: Listen) -> str:
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen.host, listen.host)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{listen.port}"
+
+
+async def _ask_locator(url: str, names: list[str]) -> _Health | None:
+    """The running locator's view of every region's health, or None if it does not answer."""
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=ASK_TIMEOUT)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{url}/healthz", allow_redirects=False) as response,
+        ):
+            if response.status != 200:
+                return None
+            body = json.loads(await response.read())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    regions = body.get("regions") if isinstance(body, dict) else None
+    if not isinstance(regions, dict) or sorted(regions) != sorted(names):
+        # Another role's admin listener, or a locator with another catalogue.
+        return None
+    healthy = frozenset(name for name, state in regions.items() if state.get("healthy"))
+    notes = {
+        name: f"{state['failures']} failed checks in a row"
+        for name, state in regions.items()
+        if state.get("failures")
+    }
+    return _Health(healthy, notes, f"the running locator at {url}/healthz")
+
+
+async def _probe_now(urls: Mapping[str, str], within: float) -> _Health:
+    import aiohttp
+
+    from geo.prober import probe
+
+    async with aiohttp.ClientSession() as session:
+        results = await asyncio.gather(*(probe(session, url, within) for url in urls.values()))
+    by_name = dict(zip(urls, results, strict=True))
+    healthy = frozenset(name for name, result in by_name.items() if result == "ok")
+    notes = {name: result for name, result in by_name.items() if result != "ok"}
+    return _Health(healthy, notes, "one check of each region just now (no locator answered)")
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    from geo.errors import GeoError, InvalidAddress
+    from geo.explain import describe_location, ranking_table
+    from geo.locate import Kind, locate
+    from geo.reader import ReloadingReader
+    from geo.service import catalogue_from
+    from geo.target import place_client
+    from signer.scope import path_problem
+
+    settings = _load(args)
+    geo = settings.geo
+    if geo is None:
+        print(f"castedge locate: {settings.source} has no geo section", file=sys.stderr)
+        return 2
+    catalogue = catalogue_from(settings)
+    from geo.address import parse_client_address
+
+    try:
+        address = str(parse_client_address(args.ip))
+    except InvalidAddress as exc:
+        print(f"castedge locate: {exc}", file=sys.stderr)
+        return 2
+    if args.path is not None and (problem := path_problem(args.path)) is not None:
+        print(f"castedge locate: the path {problem}", file=sys.stderr)
+        return 2
+    try:
+        reader = ReloadingReader(geo.database)
+    except GeoError as exc:
+        print(f"castedge locate: {exc}", file=sys.stderr)
+        return 2
+    with reader:
+        location = locate(reader, address)
+        city = reader.city(address).city.name if location.kind is Kind.CITY else None
+        metadata = reader.metadata()
+
+    names = [region.name for region in catalogue.regions]
+    health: _Health | None = None
+    if not args.probe:
+        url = args.locator or _admin_url(settings.admin.listen)
+        health = asyncio.run(_ask_locator(url.rstrip("/"), names))
+    if health is None:
+        health = asyncio.run(_probe_now(catalogue.health_urls, geo.health.timeout))
+    placement = place_client(catalogue.regions, location, health.healthy, catalogue.default)
+
+    built = time.strftime("%Y-%m-%d", time.gmtime(metadata.build_epoch))
+    print(f"{address}: {describe_location(location, catalogue.default, city=city)}")
+    print(f"database: {reader.path} ({metadata.database_type}, built {built})")
+    print(f"health: {health.source}")
+    print()
+    for line in ranking_table(placement.ranking, health.notes):
+        print(line)
+    print()
+    target = placement.target
+    if target is None:
+        where = "S3 (storage.s3)"
+        if settings.storage.s3 is None:
+            where = "nowhere: 503 (no storage.s3 to fall back to)"
+        print(f"chosen: no region is healthy; players go to {where}")
+        return 0
+    print(f"chosen: {target.region.name}")
+    if args.path is not None:
+        quoted = urllib.parse.quote(args.path, safe="/")
+        print(f"redirect: {target.region.base_url}/s/<token>/{quoted}")
+    return 0
+
+
+def add_locator_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], with_config: WithConfig
+) -> None:
+    """Adds the locator's subcommands to the ``castedge`` parser."""
+    p = with_config(
+        sub.add_parser("locator", help="run the locator: players to the nearest healthy region")
+    )
+    p.set_defaults(func=cmd_locator)
+
+    p = with_config(
+        sub.add_parser(
+            "locate",
+            help="explain which region an address goes to, and why",
+            description=(
+                "Place an address with the configured GeoIP database and print every region "
+                "ranked for it, with distances and health. Health comes from the running "
+                "locator's admin listener, else from one check of each region now."
+            ),
+        )
+    )
+    p.add_argument("ip", help="the client's address, e.g. 203.0.113.7")
+    p.add_argument("path", nargs="?", help="a media path, to show the redirect it would get")
+    p.add_argument(
+        "--locator",
+        metavar="URL",
+        help="the running locator's admin listener (default: from admin.listen)",
+    )
+    p.add_argument(
+        "--probe", action="store_true", help="check each region now instead of asking the locator"
+    )
+    p.set_defaults(func=cmd_locate)
