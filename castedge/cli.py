@@ -8,38 +8,20 @@ import os
 import sys
 from collections.abc import Sequence
 
+from castedge.common import load_from_args, run_service, setup_logging
 from castedge.edge_cli import add_edge_commands
 from castedge.locator_cli import add_locator_commands
 from castedge.switch_cli import add_switch_commands
-from config import ConfigError, Settings, config_path_from, load_settings
+from config import ConfigError, config_path_from, load_settings
 
 __all__ = ["main"]
 
 log = logging.getLogger("castedge")
 
 
-def _setup_logging(level: str = "info") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
-def _load(args: argparse.Namespace) -> Settings:
-    return load_settings(config_path_from(args.config, os.environ))
-
-
-def _run(coro_fn: object) -> None:
-    """Run the service's main coroutine on uvloop (only the CLI installs it)."""
-    import uvloop
-
-    uvloop.run(coro_fn)  # type: ignore[arg-type]
-
-
 def cmd_origin(args: argparse.Namespace) -> int:
-    settings = _load(args)
-    _setup_logging(settings.log_level)
+    settings = load_from_args(args)
+    setup_logging(settings.log_level)
     workers = settings.origin.workers or os.cpu_count() or 1
     if workers > 1 and not args.worker:
         from castedge.supervisor import Supervisor
@@ -53,8 +35,7 @@ def cmd_origin(args: argparse.Namespace) -> int:
         ).run()
     from origin.service import run_origin
 
-    _run(run_origin(settings, worker=args.worker))
-    return 0
+    return run_service("origin", run_origin(settings, worker=args.worker))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -66,11 +47,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    _setup_logging("info")
+    setup_logging("info")
     from castedge.demo import run_demo
 
-    _run(run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port))
-    return 0
+    return run_service(
+        "demo", run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port)
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import logging
-import os
 import sys
 import time
 from collections.abc import Callable
 
-from config import Settings, config_path_from, load_settings, parse_duration
+from castedge.common import load_from_args, run_service, setup_logging
+from config import parse_duration
 from edge.errors import EdgeError
 from signer import ClaimError
 
 __all__ = ["add_edge_commands"]
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
-
-def _load(args: argparse.Namespace) -> Settings:
-    return load_settings(config_path_from(args.config, os.environ))
 
 
 def _duration(text: str) -> float:
@@ -34,35 +29,24 @@ def _duration(text: str) -> float:
 
 
 def cmd_edge(args: argparse.Namespace) -> int:
-    settings = _load(args)
+    settings = load_from_args(args)
     from edge.app import edge_settings
 
     edge_settings(settings)  # a missing section is reported before anything starts
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    import uvloop
-
+    setup_logging(settings.log_level)
     from edge.service import run_edge
 
     try:
-        uvloop.run(run_edge(settings))
+        return run_service("edge", run_edge(settings))
     except EdgeError as exc:
         print(f"castedge: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        # At start: an address in use, a cache directory it may not create.
-        print(f"castedge edge: cannot start: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
     from edge.commands import signed_url
 
-    settings = _load(args)
+    settings = load_from_args(args)
     try:
         url = signed_url(
             settings,
@@ -85,7 +69,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 def cmd_revoke(args: argparse.Namespace) -> int:
     from edge.commands import revoke
 
-    settings = _load(args)
+    settings = load_from_args(args)
     try:
         done = revoke(settings, now=time.time(), subject=args.subject, token=args.token)
     except EdgeError as exc:

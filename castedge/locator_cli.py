@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
-import os
 import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from config import Listen, Settings, config_path_from, load_settings
+from castedge.common import load_from_args, run_service, setup_logging
+from config import Listen
 
 __all__ = ["add_locator_commands"]
 
@@ -23,35 +22,21 @@ WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 ASK_TIMEOUT = 2.0
 
 
-def _load(args: argparse.Namespace) -> Settings:
-    return load_settings(config_path_from(args.config, os.environ))
-
-
 def cmd_locator(args: argparse.Namespace) -> int:
-    settings = _load(args)
+    settings = load_from_args(args)
     from geo.service import locator_settings
 
     locator_settings(settings)  # a missing section is reported before anything starts
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    import uvloop
-
+    setup_logging(settings.log_level)
     from geo.errors import GeoError
     from geo.service import run_locator
 
     try:
-        uvloop.run(run_locator(settings))
+        return run_service("locator", run_locator(settings))
     except GeoError as exc:
         # The City database is missing or unusable.
         print(f"castedge locator: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"castedge locator: cannot start: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +102,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
     from geo.target import place_client
     from signer.scope import path_problem
 
-    settings = _load(args)
+    settings = load_from_args(args)
     geo = settings.geo
     if geo is None:
         print(f"castedge locate: {settings.source} has no geo section", file=sys.stderr)

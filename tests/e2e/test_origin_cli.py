@@ -158,3 +158,24 @@ def test_bad_config_names_file_and_key_without_a_traceback(tmp_path: Path) -> No
     )  # fmt: skip
     assert done.returncode == 2
     assert "missing.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_address_in_use_is_one_line_not_a_traceback(bucket: Bucket, tmp_path: Path) -> None:
+    import socket
+
+    import yaml
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = origin_config(bucket, tmp_path / "cache")
+        config["origin"]["listen"] = f"127.0.0.1:{port}"
+        path = tmp_path / "castedge.yaml"
+        path.write_text(yaml.safe_dump(config))
+        done = subprocess.run(
+            [CASTEDGE, "origin", "--config", str(path)], capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert "castedge origin: cannot start:" in done.stderr
+    assert "Traceback" not in done.stderr
