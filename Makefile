@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format unit bench sysdeps clean
+.PHONY: demo test lint format unit bench bench-edge bench-locator bench-token sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +32,21 @@ test: $(STAMP) sysdeps lint
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+# Each benchmark prints a table and exits 1 when castedge misses its target.
 bench: $(STAMP)
 	scripts/install-sysdeps.sh bench
 	$(BIN)/python benchmarks/origin_vs_nginx.py
+
+bench-edge: $(STAMP)
+	scripts/install-sysdeps.sh bench
+	$(BIN)/python benchmarks/edge_seek.py
+
+bench-locator: $(STAMP)
+	scripts/install-sysdeps.sh bench
+	$(BIN)/python benchmarks/locator.py
+
+bench-token: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_token
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
