@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from logging.handlers import WatchedFileHandler
+from time import time as wall_clock
 
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
@@ -19,33 +21,55 @@ __all__ = ["CombinedLogFormat", "access_logger"]
 
 
 class CombinedLogFormat(AbstractAccessLogger):
-    """``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`` (Apache's combined)."""
+    """``%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`` (Apache's combined).
+
+    Written for a line per request at tens of thousands of requests a second: the
+    timestamp is formatted once a second, only text that needs escaping is escaped
+    character by character, and the record skips ``Logger.info``'s walk up the stack
+    for a caller's file and line, which an access line never shows.
+    """
+
+    _second = -1
+    _stamp = ""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
         sent = (
             response.sent
             if isinstance(response, (MediaResponse, SmallMediaResponse))
             else response.body_length
         )
-        now = datetime.datetime.now(datetime.UTC).astimezone()
-        stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+        second = int(wall_clock())
+        if second != self._second:
+            now = datetime.datetime.fromtimestamp(second, datetime.UTC).astimezone()
+            self._stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
+            self._second = second
+        headers = request.headers
         line = (
-            f"{request.remote or '-'} - - {stamp} "
+            f"{request.remote or '-'} - - {self._stamp} "
             f'"{_quote(request.method)} {_quote(self.target(request))} '
             f'HTTP/{request.version.major}.{request.version.minor}" '
             f"{response.status} {sent if sent else '-'} "
-            f'"{_quote(request.headers.get("Referer", "-"))}" '
-            f'"{_quote(request.headers.get("User-Agent", "-"))}"'
+            f'"{_quote(headers.get("Referer", "-"))}" '
+            f'"{_quote(headers.get("User-Agent", "-"))}"'
         )
-        self.logger.info(line)
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
 
     def target(self, request: BaseRequest) -> str:
         """The request-target as written to the log; a service may hide part of it."""
         return request.rel_url.raw_path_qs
 
 
+# Printable ASCII but for the quote and the backslash: what needs no escaping.
+_PLAIN = re.compile(r"[ !#-\[\]-~]*")
+
+
 def _quote(text: str) -> str:
     # A quote or control character from a client must not forge fields or lines.
+    if _PLAIN.fullmatch(text):
+        return text
     return "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
 
 
