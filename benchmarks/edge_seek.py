@@ -23,34 +23,22 @@ included. Exits 1 when castedge misses the target (signed seeks ≥ 0.8 × nginx
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
+import functools
 import json
 import os
-import platform
 import re
-import resource
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-import yaml
+import harness
+from harness import HOST, MB, Server, http_get, log
 
-HOST = "127.0.0.1"
-MB = 1_000_000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 ADMIN_TOKEN = "bench-edge-admin-0123456789"  # noqa: S105 - a throwaway token on loopback
 SIGNING_KEY = "bench-edge-signing-key-0123456789abcdef"
 LESSON = "courses/bench/ch01/lesson.mp4"
@@ -63,10 +51,10 @@ TARGET_VERIFY_US = 20.0
 #: Undisturbed runs at 7-10 GB/s over loopback measured at most 0.1 (softirq work that
 #: no process is charged for); another job on the machine shows as 0.2 or more.
 BACKGROUND_WARN_CORES = 0.15
-RETRY_PAUSE_S = 5.0
 
 # One thread, so one random sequence per run; the seed makes every server see the same.
-WRK_SCRIPT = """\
+WRK_SCRIPT = (
+    """\
 local path = PATH
 local size = SIZE
 math.randomseed(SEED)
@@ -75,175 +63,16 @@ request = function()
   local first = math.random(0, size - length)
   return wrk.format("GET", path, {["Range"] = "bytes=" .. first .. "-" .. (first + length - 1)})
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH requests=%d bytes=%d duration_us=%d connect=%d read=%d write=%d status=%d"
-    .. " timeout=%d p50_us=%d p99_us=%d\\n",
-    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
-
-NGINX_CONF = """\
-{user}worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    open_file_cache max=1000 inactive=60s;
-    keepalive_requests 1000000;
-    types {{ video/mp4 mp4; }}
-    default_type application/octet-stream;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen {host}:{port};
-        root {root};
-    }}
-}}
-"""
+    + harness.WRK_DONE
+)
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+# -- processes -------------------------------------------------------------------------
 
 
-# -- processes -----------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """A server under test: its process, base URL, and whether its children serve."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-    children_serve: bool = False
-
-    def pids(self) -> list[int]:
-        return [self.proc.pid, *(children_of(self.proc.pid) if self.children_serve else [])]
-
-    def stop(self) -> None:
-        workers = children_of(self.proc.pid) if self.children_serve else []
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-
-def _stat_fields(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
-        data = f.read()
-    return data[data.rindex(")") + 2 :].split()
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError):
-                if _stat_fields(int(entry))[1] == str(pid):
-                    found.append(int(entry))
-    return found
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / CLK_TCK
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pinned(cpu: int | None) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if cpu is not None else []
-
-
-def wait_listening(server: Server, port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited early:\n{server.log_tail()}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), 1):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} not listening after {timeout:g} s")
-        time.sleep(0.05)
-
-
-def start_nginx(workdir: Path, root: Path, cpu: int | None, servers: list[Server]) -> Server:
-    conf_dir = workdir / "nginx"
-    conf_dir.mkdir()
-    port = free_port()
-    # A root master hands its worker to "nobody", who cannot read a root-owned temp dir.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = conf_dir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=user, dir=conf_dir, host=HOST, port=port, root=root))
-    log_path = conf_dir / "stderr.log"
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    with open(log_path, "wb") as err:
-        proc = subprocess.Popen(
-            [*pinned(cpu), nginx, "-p", str(conf_dir), "-c", str(conf), "-e", str(log_path)]
-            + ["-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    server = Server("nginx", proc, f"http://{HOST}:{port}", log_path, children_serve=True)
-    servers.append(server)
-    wait_listening(server, port)
-    return server
-
-
-def castedge_command() -> str:
-    exe = Path(sys.executable).with_name("castedge")
-    return str(exe) if exe.exists() else (shutil.which("castedge") or "castedge")
-
-
-def start_edge(
-    workdir: Path, media: Path, cpu: int | None, servers: list[Server]
-) -> tuple[Server, str, Path]:
-    """``castedge edge`` on the media directory; returns it, its admin URL and config."""
+def start_edge(workdir: Path, media: Path, cpu: int | None, servers: list[Server]) -> Server:
+    """``castedge edge`` on the media directory, ``marketing/`` public."""
     config = {
         "storage": {"dir": str(media)},
         "cache": {"dir": str(workdir / "cache"), "max_size": "10GB"},
@@ -256,50 +85,12 @@ def start_edge(
         "admin": {"listen": f"{HOST}:0", "token": ADMIN_TOKEN},
         "signing": {"keys": {"bench": SIGNING_KEY}, "active": "bench"},
     }
-    config_path = workdir / "edge.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    log_path = workdir / "edge.stderr.log"
-    with open(log_path, "wb") as err:
-        proc = subprocess.Popen(
-            [*pinned(cpu), castedge_command(), "edge", "--config", str(config_path)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-        )
-    urls: dict[str, str] = {}
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            m = re.match(r"(\w+) listening on (http://\S+)", raw.decode(errors="replace"))
-            if m:
-                urls[m[1]] = m[2]
-                if {"edge", "admin"} <= urls.keys():
-                    ready.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    server = Server("castedge edge", proc, "", log_path)
-    servers.append(server)
-    if not ready.wait(30):
-        raise RuntimeError(f"castedge edge did not report its listeners:\n{server.log_tail()}")
-    server.url = urls["edge"]
-    return server, urls["admin"], config_path
+    return harness.start_castedge(
+        "edge", config, workdir / "edge.yaml", cpu, servers, name="castedge edge"
+    )
 
 
 # -- HTTP ------------------------------------------------------------------------------
-
-
-def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    rest = url.removeprefix("http://")
-    hostport, _, path = rest.partition("/")
-    host, port = hostport.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=300)
-    try:
-        conn.request("GET", "/" + path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
 
 
 def check_range(name: str, url: str, expected: bytes, start: int) -> None:
@@ -326,72 +117,20 @@ def wait_cached(admin: str, timeout: float = 300.0) -> None:
 
 
 @dataclass
-class Run:
+class Run(harness.WrkRun):
     """One wrk run against one target, with the CPU both sides used."""
 
     target: str
-    requests: int
-    bytes: int
-    duration_s: float
-    errors: dict[str, int]
-    p50_ms: float
-    p99_ms: float
-    server_cpu_s: float
-    wrk_cpu_s: float
-    background_cores: float
     round: int = 0
 
     @property
     def mb_per_s(self) -> float:
         return self.bytes / self.duration_s / MB
 
-    @property
-    def req_per_s(self) -> float:
-        return self.requests / self.duration_s
-
     def as_dict(self) -> dict[str, Any]:
         doc = dict(self.__dict__)
         doc.update(mb_per_s=self.mb_per_s, req_per_s=self.req_per_s)
         return doc
-
-
-def run_wrk(
-    target: str,
-    server: Server,
-    url: str,
-    script: Path,
-    *,
-    connections: int,
-    duration: int,
-    cpu: int | None,
-) -> Run:
-    cmd = [*pinned(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "30s"]
-    cmd += ["-s", str(script), url]
-    pids = server.pids()
-    cpu0, busy0, wrk0 = cpu_seconds(pids), machine_busy_seconds(), children_cpu_seconds()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
-    cpu1, busy1, wrk1 = cpu_seconds(pids), machine_busy_seconds(), children_cpu_seconds()
-    m = re.search(r"^BENCH (.*)$", out.stdout, re.M)
-    if out.returncode != 0 or m is None:
-        raise RuntimeError(f"wrk against {target} failed:\n{out.stdout}\n{out.stderr}")
-    v = {key: int(val) for key, val in (pair.split("=") for pair in m[1].split())}
-    duration_s = v["duration_us"] / 1e6
-    server_cpu, wrk_cpu = cpu1 - cpu0, wrk1 - wrk0
-    run = Run(
-        target=target,
-        requests=v["requests"],
-        bytes=v["bytes"],
-        duration_s=duration_s,
-        errors={k: v[k] for k in ("connect", "read", "write", "status", "timeout")},
-        p50_ms=v["p50_us"] / 1000,
-        p99_ms=v["p99_us"] / 1000,
-        server_cpu_s=server_cpu,
-        wrk_cpu_s=wrk_cpu,
-        background_cores=max(0.0, (busy1 - busy0 - server_cpu - wrk_cpu) / duration_s),
-    )
-    if any(run.errors.values()):
-        log(f"  warning: {target}: wrk counted errors {run.errors}")
-    return run
 
 
 def token_figures() -> dict[str, float]:
@@ -416,30 +155,6 @@ def token_figures() -> dict[str, float]:
 # -- the benchmark ---------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    nginx = subprocess.run(
-        [shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True
-    )
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "aiohttp": metadata.version("aiohttp"),
-        "uvloop": metadata.version("uvloop"),
-        "nginx": nginx.stderr.strip().removeprefix("nginx version: "),
-        "wrk": (wrk.stdout + wrk.stderr).split("[")[0].strip().removeprefix("wrk "),
-        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
-    }
-
-
 def make_lesson(media: Path, size: int) -> bytes:
     """Write the lesson (random bytes: nothing compresses) and its public copy."""
     lesson = media / LESSON
@@ -457,16 +172,9 @@ def make_lesson(media: Path, size: int) -> bytes:
         return f.read(1_500_000)
 
 
-def choose_cpus(args: argparse.Namespace) -> tuple[int | None, int | None]:
-    allowed = sorted(os.sched_getaffinity(0))
-    if args.no_pin or len(allowed) < 2 or shutil.which("taskset") is None:
-        return None, None
-    return allowed[0], allowed[-1]
-
-
 def signed_url(config: Path, base: str) -> str:
     out = subprocess.run(
-        [castedge_command(), "sign", LESSON, "--config", str(config), "--base", base]
+        [harness.castedge_command(), "sign", LESSON, "--config", str(config), "--base", base]
         + ["--scope", "courses/bench/", "--ttl", "6h", "--subject", "bench"],
         capture_output=True,
         text=True,
@@ -476,12 +184,37 @@ def signed_url(config: Path, base: str) -> str:
     return out.stdout.strip()
 
 
+def seek(
+    args: argparse.Namespace,
+    name: str,
+    server: Server,
+    url: str,
+    script: Path,
+    *,
+    cpu: int | None,
+    attempt: int,
+) -> Run:
+    """One wrk run of ``script`` against one target."""
+    log(f"wrk -c{args.connections} -d{args.duration}s on {name} ({attempt + 1})")
+    wrk = harness.run_wrk(
+        name, server, url, script, connections=args.connections, duration=args.duration, cpu=cpu
+    )
+    if any(wrk.errors.values()):
+        log(f"  warning: {name}: wrk counted errors {wrk.errors}")
+    run = Run(**vars(wrk), target=name, round=attempt)
+    log(
+        f"  {run.mb_per_s:,.0f} MB/s, {run.req_per_s:,.0f} req/s, server CPU "
+        f"{run.server_cpu_s:.2f} s, background {run.background_cores:.2f} cores"
+    )
+    return run
+
+
 def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> dict[str, Any]:
-    server_cpu, client_cpu = choose_cpus(args)
+    server_cpu, client_cpu = harness.choose_cpus(args.no_pin)
     size = args.size_mb * MB
     doc: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "machine": machine(),
+        "machine": harness.machine(),
         "settings": {
             "size_bytes": size,
             "connections": args.connections,
@@ -499,9 +232,10 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     middle = make_lesson(media, size)
 
     log("starting nginx and castedge edge, one worker each")
-    nginx = start_nginx(workdir, media, server_cpu, servers)
-    edge, admin, config = start_edge(workdir, media, server_cpu, servers)
-    signed = signed_url(config, edge.url)
+    nginx = harness.start_nginx(workdir, media, server_cpu, servers, types="video/mp4 mp4")
+    edge = start_edge(workdir, media, server_cpu, servers)
+    assert edge.admin_url is not None
+    signed = signed_url(workdir / "edge.yaml", edge.url)
     targets = {
         "nginx": (nginx, f"{nginx.url}/{LESSON}"),
         "castedge, signed URL": (edge, signed),
@@ -514,7 +248,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
         if status != 200 or len(body) != size:
             raise RuntimeError(f"{name}: warming GET gave {status}, {len(body)} bytes")
         del body
-    wait_cached(admin)
+    wait_cached(edge.admin_url)
     for name, (_, url) in targets.items():
         check_range(name, url, middle, size // 2)
 
@@ -528,31 +262,16 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
                 .replace("SIZE", str(size))
                 .replace("SEED", str(args.seed + attempt))
             )
-            for retry in range(args.retries + 1):
-                log(f"wrk -c{args.connections} -d{args.duration}s on {name} ({attempt + 1})")
-                run = run_wrk(
-                    name,
-                    server,
-                    url,
-                    script,
-                    connections=args.connections,
-                    duration=args.duration,
-                    cpu=client_cpu,
-                )
-                run.round = attempt
-                runs.append(run)
-                log(
-                    f"  {run.mb_per_s:,.0f} MB/s, {run.req_per_s:,.0f} req/s, server CPU "
-                    f"{run.server_cpu_s:.2f} s, background {run.background_cores:.2f} cores"
-                )
-                if run.background_cores <= BACKGROUND_WARN_CORES or retry == args.retries:
-                    break
-                log(f"  disturbed; running it again in {RETRY_PAUSE_S:g} s")
-                time.sleep(RETRY_PAUSE_S)
+            measure = functools.partial(
+                seek, args, name, server, url, script, cpu=client_cpu, attempt=attempt
+            )
+            runs += harness.until_undisturbed(
+                measure, retries=args.retries, warn_cores=BACKGROUND_WARN_CORES
+            )
     doc["runs"] = [run.as_dict() for run in runs]
     log("timing token verification (benchmarks/bench_token.py)")
     doc["token_us"] = token_figures()
-    doc["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+    doc["machine"]["loadavg_after"] = harness.loadavg()
     return doc
 
 
@@ -570,11 +289,10 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
     runs = doc["runs"]
     names = ["nginx", "castedge, signed URL", "castedge, public folder"]
 
-    def quiet(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        calm = [r for r in rs if r["background_cores"] <= BACKGROUND_WARN_CORES]
-        return calm or rs
-
-    by_target = {n: quiet([r for r in runs if r["target"] == n]) for n in names}
+    by_target = {
+        n: harness.undisturbed([r for r in runs if r["target"] == n], BACKGROUND_WARN_CORES)
+        for n in names
+    }
 
     def median(n: str, key: str) -> float:
         return float(statistics.median(float(r[key]) for r in by_target[n]))
@@ -599,17 +317,17 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         else "not pinned"
     )
     lines = [
-        f"Machine: {m['nproc']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
-        f"aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, {m['nginx']}, wrk {m['wrk']}; "
-        f"load average before {' '.join(m['loadavg'])}, after {' '.join(m['loadavg_after'])}.",
+        harness.machine_line(m, load_after=True),
         f"Run {doc['date']}: one {s['size_bytes'] // MB} MB file, random ranges of 1-2 MB, "
         f"wrk -t1 -c{s['connections']} -d{s['duration_s']}s, {s['repeat']} rounds "
         f"(seeds {s['seed']}…{s['seed'] + s['repeat'] - 1}); {pin}; 1 MB = 10^6 bytes; "
         "medians of the undisturbed runs.",
         "",
-        "| Server (1 worker) | MB/s | MB/s, all runs | req/s | p50 ms | p99 ms "
-        "| server CPU % | wrk CPU % | × nginx | × nginx, per round |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *harness.table_head(
+            ["Server (1 worker)", "MB/s", "MB/s, all runs", "req/s", "p50 ms", "p99 ms"]
+            + ["server CPU %", "wrk CPU %", "× nginx", "× nginx, per round"],
+            "l" + "r" * 9,
+        ),
     ]
     for n in names:
         mine = by_target[n]
@@ -620,11 +338,20 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         cpu = 100 * median(n, "server_cpu_s") / median(n, "duration_s")
         wrk_cpu = 100 * median(n, "wrk_cpu_s") / median(n, "duration_s")
         lines.append(
-            f"| {n} | {median(n, 'mb_per_s'):,.0f} | {low:,.0f}–{high:,.0f} "
-            f"| {median(n, 'req_per_s'):,.0f} | {median(n, 'p50_ms'):.1f} "
-            f"| {median(n, 'p99_ms'):.1f} | {cpu:.0f} | {wrk_cpu:.0f} "
-            f"| {median(n, 'mb_per_s') / nginx_mb:.2f} "
-            f"| {rounds_text if n != 'nginx' else '—'} |"
+            harness.table_row(
+                [
+                    n,
+                    f"{median(n, 'mb_per_s'):,.0f}",
+                    f"{low:,.0f}–{high:,.0f}",
+                    f"{median(n, 'req_per_s'):,.0f}",
+                    f"{median(n, 'p50_ms'):.1f}",
+                    f"{median(n, 'p99_ms'):.1f}",
+                    f"{cpu:.0f}",
+                    f"{wrk_cpu:.0f}",
+                    f"{median(n, 'mb_per_s') / nginx_mb:.2f}",
+                    rounds_text if n != "nginx" else "—",
+                ]
+            )
         )
     lines += [
         "",
@@ -660,60 +387,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="FILE", type=Path, help="save the raw numbers here")
     parser.add_argument("--tmpdir", type=Path, help="parent of the temporary directory")
     args = parser.parse_args(argv)
-    # Bounded runs: a typo must not load the machine for an hour.
-    args.size_mb = min(max(args.size_mb, 10), 4000)
-    args.connections = min(max(args.connections, 1), 1000)
-    args.duration = min(max(args.duration, 1), 120)
-    args.repeat = min(max(args.repeat, 1), 10)
-    args.retries = min(max(args.retries, 0), 5)
+    harness.bound(
+        args,
+        size_mb=(10, 4000),
+        connections=(1, 1000),
+        duration=(1, 120),
+        repeat=(1, 10),
+        retries=(0, 5),
+    )
     return args
-
-
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def workspace(parent: Path | None) -> Iterator[tuple[Path, list[Server]]]:
-    """A temporary directory and the servers started in it, both gone afterwards."""
-    workdir = Path(tempfile.mkdtemp(prefix="castedge-edge-seek-", dir=parent))
-    servers: list[Server] = []
-    try:
-        yield workdir, servers
-    except Exception:
-        for server in servers:
-            tail = server.log_tail()
-            if tail.strip():
-                log(f"--- {server.name} log ---\n{tail}")
-        raise
-    finally:
-        for server in reversed(servers):
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [t for t in ("wrk", "taskset") if shutil.which(t) is None]
-    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
-        missing.append("nginx")
+    missing = harness.missing_tools(("wrk", "taskset", "nginx"))
     if "wrk" in missing or "nginx" in missing:
         log(f"missing: {', '.join(missing)} (scripts/install-sysdeps.sh bench installs them)")
         return 2
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        with workspace(args.tmpdir) as (workdir, servers):
-            doc = benchmark(args, workdir, servers)
-    except KeyboardInterrupt:
-        log("interrupted: servers stopped, temporary files removed")
-        return 130
-    table, met = report(doc)
-    doc["table"] = table
-    print(table)
-    if args.json is not None:
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        log(f"raw numbers saved to {args.json}")
-    return 0 if met else 1
+    return harness.run_and_report(
+        lambda workdir, servers: benchmark(args, workdir, servers),
+        report,
+        prefix="castedge-edge-seek-",
+        tmpdir=args.tmpdir,
+        json_path=args.json,
+    )
 
 
 if __name__ == "__main__":

@@ -30,36 +30,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import functools
 import http.client
 import http.server
 import json
 import os
-import platform
 import random
 import re
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-import yaml
+import harness
+from harness import HOST, Server, log
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet  # type: ignore[import-untyped]
 
 from signer import Purpose, Signer
 
-HOST = "127.0.0.1"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 KEY_ID = "bench"
 SECRET = "bench-locator-signing-key-0123456789abcdef"  # noqa: S105 - a throwaway key on loopback
 PATH = "courses/python-jumpstart/ch03/index.m3u8"
@@ -68,7 +60,6 @@ SCOPE = "courses/python-jumpstart/"
 TARGET_PER_CORE = 8000
 TARGET_P99_MS = 5.0
 BACKGROUND_WARN_CORES = 0.3
-RETRY_PAUSE_S = 5.0
 
 # The eight default regions and a city near each (plus the documentation ranges they
 # are put in); the addresses are spread over these.
@@ -93,7 +84,8 @@ CITIES = [
     ("2001:db8:1::/48", "Berlin", 52.5244, 13.4105, "DE", "EU"),
 ]
 
-WRK_SCRIPT = """\
+WRK_SCRIPT = (
+    """\
 local requests = {}
 init = function(args)
   local path = PATH
@@ -106,19 +98,9 @@ request = function()
   n = n + 1
   return requests[(n % #requests) + 1]
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d"
-    .. " timeout=%d p50_us=%d p99_us=%d\\n",
-    summary.requests, summary.duration, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    + harness.WRK_DONE
+)
 
 
 # -- the world: database, stand-in edges, settings --------------------------------------
@@ -193,133 +175,40 @@ def locator_config(workdir: Path, edges: str, access_log: str | None) -> dict[st
     }
 
 
-# -- processes and CPU accounting --------------------------------------------------------
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / CLK_TCK
-
-
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system + times.children_user + times.children_system
-
-
-def castedge_command() -> str:
-    exe = Path(sys.executable).with_name("castedge")
-    return str(exe) if exe.exists() else (shutil.which("castedge") or "castedge")
-
-
-def start_locator(workdir: Path, config: dict[str, Any], cpu: int | None, name: str) -> Server:
-    path = workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log_path = workdir / f"{name}.stderr.log"
-    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
-    with open(log_path, "wb") as err:
-        proc = subprocess.Popen(
-            [*pin, castedge_command(), "locator", "--config", str(path)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-        )
-    urls: dict[str, str] = {}
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            m = re.match(r"(\w+) listening on (http://\S+)", raw.decode(errors="replace"))
-            if m:
-                urls[m[1]] = m[2]
-                if {"locator", "admin"} <= urls.keys():
-                    ready.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    server = Server(proc, "", log_path)
-    if not ready.wait(30):
-        server.stop()
-        raise RuntimeError(f"castedge locator did not start:\n{server.log_tail()}")
-    server.url = urls["locator"]
-    return server
-
-
 # -- load ---------------------------------------------------------------------------------
 
 
-@dataclass
-class WrkRun:
-    requests: int
-    duration_s: float
-    errors: dict[str, int]
-    p50_ms: float
-    p99_ms: float
-    server_cpu_s: float
-    background_cores: float
-
-    @property
-    def per_s(self) -> float:
-        return self.requests / self.duration_s
-
-    @property
-    def per_cpu_s(self) -> float:
-        return self.requests / self.server_cpu_s if self.server_cpu_s else 0.0
-
-
-def run_wrk(
-    server: Server, target: str, script: Path, connections: int, duration: int, cpu: int | None
-) -> WrkRun:
-    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
-    cmd = [*pin, "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s"]
-    cmd += ["-s", str(script), server.url + target]
-    cpu0, busy0, own0 = cpu_seconds(server.proc.pid), machine_busy_seconds(), own_cpu_seconds()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=False)
-    cpu1, busy1, own1 = cpu_seconds(server.proc.pid), machine_busy_seconds(), own_cpu_seconds()
-    m = re.search(r"^BENCH (.*)$", out.stdout, re.M)
-    if out.returncode != 0 or m is None:
-        raise RuntimeError(f"wrk failed:\n{out.stdout}\n{out.stderr}")
-    v = {key: int(val) for key, val in (pair.split("=") for pair in m[1].split())}
-    elapsed = v["duration_us"] / 1e6
-    server_cpu = cpu1 - cpu0
-    return WrkRun(
-        requests=v["requests"],
-        duration_s=elapsed,
-        errors={k: v[k] for k in ("connect", "read", "write", "status", "timeout")},
-        p50_ms=v["p50_us"] / 1000,
-        p99_ms=v["p99_us"] / 1000,
-        server_cpu_s=server_cpu,
-        background_cores=max(0.0, (busy1 - busy0 - server_cpu - (own1 - own0)) / elapsed),
+def redirects(
+    args: argparse.Namespace,
+    name: str,
+    server: Server,
+    target: str,
+    script: Path,
+    *,
+    cpu: int | None,
+    attempt: int,
+) -> harness.WrkRun:
+    """One wrk run of the redirect requests against the locator."""
+    log(f"wrk -c{args.connections} -d{args.duration}s, {name} ({attempt + 1})")
+    run = harness.run_wrk(
+        "castedge locator",
+        server,
+        server.url + target,
+        script,
+        connections=args.connections,
+        duration=args.duration,
+        cpu=cpu,
+        request_timeout_s=10,
+        # The stand-in edges answer health checks from this process: not other work.
+        client=harness.own_cpu_seconds,
     )
+    per_cpu_s = run.requests / run.server_cpu_s if run.server_cpu_s else 0.0
+    log(
+        f"  {run.req_per_s:,.0f} redirects/s, {per_cpu_s:,.0f} per server "
+        f"CPU-second, p99 {run.p99_ms:.2f} ms, background "
+        f"{run.background_cores:.2f} cores, errors {run.errors}"
+    )
+    return run
 
 
 async def _exchange(
@@ -445,40 +334,13 @@ def check_answers(server: Server, target: str) -> None:
 # -- the benchmark -----------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "aiohttp": metadata.version("aiohttp"),
-        "uvloop": metadata.version("uvloop"),
-        "wrk": (wrk.stdout + wrk.stderr).split("[")[0].strip().removeprefix("wrk "),
-        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
-    }
-
-
-def choose_cpus(no_pin: bool) -> tuple[int | None, int | None]:
-    allowed = sorted(os.sched_getaffinity(0))
-    if no_pin or len(allowed) < 2 or shutil.which("taskset") is None:
-        return None, None
-    return allowed[0], allowed[-1]
-
-
 def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> dict[str, Any]:
-    server_cpu, client_cpu = choose_cpus(args.no_pin)
+    server_cpu, client_cpu = harness.choose_cpus(args.no_pin)
     if client_cpu is not None:
         os.sched_setaffinity(0, {client_cpu})
     doc: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "machine": machine(),
+        "machine": harness.machine(nginx=False),
         "settings": {
             "duration_s": args.duration,
             "connections": args.connections,
@@ -500,39 +362,32 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     clients = "{" + ",".join(json.dumps(a) for a in addresses) + "}"
     script.write_text(WRK_SCRIPT.replace("PATH", json.dumps(target)).replace("CLIENTS", clients))
     try:
-        runs: dict[str, list[WrkRun]] = {}
+        runs: dict[str, list[harness.WrkRun]] = {}
         for name, access_log in (("no access log", None), ("access log to a file", "access.log")):
             log_path = str(workdir / access_log) if access_log else None
-            server = start_locator(
-                workdir,
+            server = harness.start_castedge(
+                "locator",
                 locator_config(workdir, edges, log_path),
+                workdir / f"{name.replace(' ', '-')}.yaml",
                 server_cpu,
-                name.replace(" ", "-"),
+                servers,
+                name="locator",
             )
-            servers.append(server)
             check_answers(server, target)
             repeat = args.repeat if access_log is None else 1
             runs[name] = []
             for attempt in range(repeat):
-                for retry in range(args.retries + 1):
-                    log(f"wrk -c{args.connections} -d{args.duration}s, {name} ({attempt + 1})")
-                    run = run_wrk(
-                        server, target, script, args.connections, args.duration, client_cpu
-                    )
-                    runs[name].append(run)
-                    log(
-                        f"  {run.per_s:,.0f} redirects/s, {run.per_cpu_s:,.0f} per server "
-                        f"CPU-second, p99 {run.p99_ms:.2f} ms, background "
-                        f"{run.background_cores:.2f} cores, errors {run.errors}"
-                    )
-                    if run.background_cores <= BACKGROUND_WARN_CORES or retry == args.retries:
-                        break
-                    log(f"  disturbed; running it again in {RETRY_PAUSE_S:g} s")
-                    time.sleep(RETRY_PAUSE_S)
+                measure = functools.partial(
+                    redirects, args, name, server, target, script, cpu=client_cpu, attempt=attempt
+                )
+                runs[name] += harness.until_undisturbed(
+                    measure, retries=args.retries, warn_cores=BACKGROUND_WARN_CORES
+                )
             if access_log is None:
                 log(f"open loop: {args.rate:g} req/s for {args.duration} s")
-                busy0, cpu0 = machine_busy_seconds(), cpu_seconds(server.proc.pid)
-                own0 = own_cpu_seconds()
+                # The generator runs in this process: its CPU is the client's.
+                meter = harness.CpuMeter([server.proc.pid], client=harness.own_cpu_seconds)
+                meter.start()
                 fixed = asyncio.run(
                     open_loop(
                         int(server.url.rsplit(":", 1)[1]),
@@ -542,12 +397,9 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
                         max_connections=256,
                     )
                 )
-                busy1, cpu1 = machine_busy_seconds(), cpu_seconds(server.proc.pid)
-                own1 = own_cpu_seconds()
-                fixed["server_cpu_share"] = (cpu1 - cpu0) / args.duration
-                fixed["background_cores"] = max(
-                    0.0, (busy1 - busy0 - (cpu1 - cpu0) - (own1 - own0)) / args.duration
-                )
+                use = meter.stop(args.duration)
+                fixed["server_cpu_share"] = use.server_s / args.duration
+                fixed["background_cores"] = use.background_cores
                 doc["open_loop"] = fixed
                 log(
                     f"  p50 {fixed['p50_ms']:.2f} ms, p99 {fixed['p99_ms']:.2f} ms, "
@@ -556,8 +408,8 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
             server.stop()
     finally:
         stand_in.shutdown()
-    doc["wrk"] = {name: [run.__dict__ for run in rs] for name, rs in runs.items()}
-    doc["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+    doc["wrk"] = {name: [vars(run) for run in rs] for name, rs in runs.items()}
+    doc["machine"]["loadavg_after"] = harness.loadavg()
     return doc
 
 
@@ -566,12 +418,8 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
 
 def report(doc: dict[str, Any]) -> tuple[str, bool]:
     m, s, fixed = doc["machine"], doc["settings"], doc["open_loop"]
-
-    def quiet(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [r for r in rs if r["background_cores"] <= BACKGROUND_WARN_CORES] or rs
-
-    main = quiet(doc["wrk"]["no access log"])
-    logged = quiet(doc["wrk"]["access log to a file"])
+    main = harness.undisturbed(doc["wrk"]["no access log"], BACKGROUND_WARN_CORES)
+    logged = harness.undisturbed(doc["wrk"]["access log to a file"], BACKGROUND_WARN_CORES)
     best = max(main, key=lambda r: r["requests"] / r["duration_s"])
     rates = [r["requests"] / r["duration_s"] for r in main]
     per_core = best["requests"] / best["duration_s"]
@@ -585,34 +433,35 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         else "not pinned"
     )
     log_run = logged[0]
+    rows = [
+        ("Redirects/s, one core (wrk, best)", f"{per_core:,.0f}", f"≥ {TARGET_PER_CORE:,}",
+         "yes" if met_rate else "**no**"),
+        ("— range over runs", f"{min(rates):,.0f}–{max(rates):,.0f}", "", ""),
+        ("— per server CPU-second", f"{best['requests'] / best['server_cpu_s']:,.0f}", "", ""),
+        ("— wrk p50 / p99 at 32 connections (ms)",
+         f"{best['p50_ms']:.2f} / {best['p99_ms']:.2f}", "", ""),
+        ("Redirects/s with the access log on (to a file)",
+         f"{log_run['requests'] / log_run['duration_s']:,.0f}", "", ""),
+        (f"p99 at {s['rate']:g} req/s, open loop (ms)", f"{fixed['p99_ms']:.2f}",
+         f"< {TARGET_P99_MS:g}", "yes" if met_p99 else "**no**"),
+        ("— p50 / p90 / p99.9 / max (ms)",
+         f"{fixed['p50_ms']:.2f} / {fixed['p90_ms']:.2f} / {fixed['p999_ms']:.2f} / "
+         f"{fixed['max_ms']:.2f}", "", ""),
+        ("— achieved rate, connections used",
+         f"{fixed['rate_achieved']:,.0f}/s, {fixed['connections']}", "", ""),
+        ("— server CPU at that rate (% of a core)", f"{100 * fixed['server_cpu_share']:.0f}",
+         "", ""),
+        ("— generator lateness p99 / max (ms)",
+         f"{fixed['send_late_p99_ms']:.2f} / {fixed['send_late_max_ms']:.2f}", "", ""),
+    ]  # fmt: skip
     lines = [
-        f"Machine: {m['nproc']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
-        f"aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, wrk {m['wrk']}; load average before "
-        f"{' '.join(m['loadavg'])}, after {' '.join(m['loadavg_after'])}.",
+        harness.machine_line(m, load_after=True),
         f"Run {doc['date']}: `castedge locator`, one process; {pin}; {s['clients']:,} client "
         f"addresses; wrk -t1 -c{s['connections']} -d{s['duration_s']}s, best of "
         f"{len(main)}; open loop {s['rate']:g} req/s for {s['duration_s']} s.",
         "",
-        "| Measure | Result | Target | Met |",
-        "|---|---:|---|---|",
-        f"| Redirects/s, one core (wrk, best) | {per_core:,.0f} | ≥ {TARGET_PER_CORE:,} "
-        f"| {'yes' if met_rate else '**no**'} |",
-        f"| — range over runs | {min(rates):,.0f}–{max(rates):,.0f} |  |  |",
-        f"| — per server CPU-second | {best['requests'] / best['server_cpu_s']:,.0f} |  |  |",
-        f"| — wrk p50 / p99 at 32 connections (ms) | {best['p50_ms']:.2f} / "
-        f"{best['p99_ms']:.2f} |  |  |",
-        f"| Redirects/s with the access log on (to a file) | "
-        f"{log_run['requests'] / log_run['duration_s']:,.0f} |  |  |",
-        f"| p99 at {s['rate']:g} req/s, open loop (ms) | {fixed['p99_ms']:.2f} "
-        f"| < {TARGET_P99_MS:g} | {'yes' if met_p99 else '**no**'} |",
-        f"| — p50 / p90 / p99.9 / max (ms) | {fixed['p50_ms']:.2f} / {fixed['p90_ms']:.2f} / "
-        f"{fixed['p999_ms']:.2f} / {fixed['max_ms']:.2f} |  |  |",
-        f"| — achieved rate, connections used | {fixed['rate_achieved']:,.0f}/s, "
-        f"{fixed['connections']} |  |  |",
-        f"| — server CPU at that rate (% of a core) | "
-        f"{100 * fixed['server_cpu_share']:.0f} |  |  |",
-        f"| — generator lateness p99 / max (ms) | {fixed['send_late_p99_ms']:.2f} / "
-        f"{fixed['send_late_max_ms']:.2f} |  |  |",
+        *harness.table_head(["Measure", "Result", "Target", "Met"], "lrll"),
+        *(harness.table_row(row) for row in rows),
         "",
         f"Every answer was checked: wrk errors (non-3xx included) {errors}; open loop "
         f"{fixed['answered']:,} of {fixed['requests']:,} answered, statuses "
@@ -644,36 +493,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--json", metavar="FILE", type=Path, help="save the raw numbers here")
     args = parser.parse_args(argv)
-    # Bounded runs: a typo must not load the machine for an hour.
-    args.duration = min(max(args.duration, 1), 60)
-    args.connections = min(max(args.connections, 1), 512)
-    args.repeat = min(max(args.repeat, 1), 10)
-    args.retries = min(max(args.retries, 0), 5)
-    args.rate = min(max(args.rate, 1.0), 20_000.0)
+    harness.bound(
+        args,
+        duration=(1, 60),
+        connections=(1, 512),
+        repeat=(1, 10),
+        retries=(0, 5),
+        rate=(1.0, 20_000.0),
+    )
     return args
-
-
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def workspace() -> Iterator[tuple[Path, list[Server]]]:
-    """A temporary directory and the servers started in it, both gone afterwards."""
-    workdir = Path(tempfile.mkdtemp(prefix="castedge-locator-bench-"))
-    servers: list[Server] = []
-    try:
-        yield workdir, servers
-    except Exception:
-        for server in servers:
-            tail = server.log_tail()
-            if tail.strip():
-                log(f"--- locator log ---\n{tail}")
-        raise
-    finally:
-        for server in reversed(servers):
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -681,20 +509,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         log("missing: wrk (scripts/install-sysdeps.sh bench installs it)")
         return 2
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        with workspace() as (workdir, servers):
-            doc = benchmark(args, workdir, servers)
-    except KeyboardInterrupt:
-        log("interrupted: servers stopped, temporary files removed")
-        return 130
-    table, met = report(doc)
-    doc["table"] = table
-    print(table)
-    if args.json is not None:
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        log(f"raw numbers saved to {args.json}")
-    return 0 if met else 1
+    return harness.run_and_report(
+        lambda workdir, servers: benchmark(args, workdir, servers),
+        report,
+        prefix="castedge-locator-bench-",
+        json_path=args.json,
+    )
 
 
 if __name__ == "__main__":

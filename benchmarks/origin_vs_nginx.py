@@ -21,37 +21,25 @@ Ctrl-C included. Exits 1 when castedge misses a target.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import functools
 import hashlib
-import http.client
 import json
 import os
-import platform
 import re
-import resource
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-import yaml
+import harness
+from harness import HOST, MB, Server, http_get, log
 
 ADMIN_TOKEN = "bench-token-0123456789"  # noqa: S105 - a throwaway token on loopback
-HOST = "127.0.0.1"
-MB = 1_000_000
 GB = 1_000_000_000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 #: The issue's acceptance targets for castedge.
 TARGET_THROUGHPUT_VS_NGINX = 0.9
@@ -72,203 +60,22 @@ BACKGROUND_WARN_CORES = 0.3
 #: wrk busier than this share of its one core means the figure is wrk's ceiling, not the
 #: server's: the row then says so, and CPU per request is the figure to compare.
 CLIENT_BOUND_SHARE = 0.9
-#: Pause before re-running a disturbed measurement.
-RETRY_PAUSE_S = 5.0
 
-# wrk runs request() for every request: rotate over the files so each is read, and
-# print wrk's own totals on one line this script can parse.
-WRK_SCRIPT = """\
+# wrk runs request() for every request: rotate over the files so each is read.
+WRK_SCRIPT = (
+    """\
 local paths = {PATHS}
 local i = 0
 request = function()
   i = i % #paths + 1
   return wrk.format(nil, paths[i])
 end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH requests=%d bytes=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d"
-    .. " p50_us=%d p99_us=%d\\n",
-    summary.requests, summary.bytes, summary.duration, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(99)))
-end
 """
-
-NGINX_CONF = """\
-{user}worker_processes {workers};
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    open_file_cache max=1000 inactive=60s;
-    # aiohttp never closes a keep-alive connection after N requests; nginx's default
-    # of 1000 would make wrk reconnect and charge nginx for handshakes castedge skips.
-    keepalive_requests 1000000;
-    types {{ audio/mpeg mp3; }}
-    default_type application/octet-stream;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen {host}:{port}{reuseport};
-        root {root};
-    }}
-}}
-"""
+    + harness.WRK_DONE
+)
 
 
 # -- processes -------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """A server under test: its process, base URL and the processes whose CPU counts."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    count_children: bool = False  # the master's (supervisor's) workers do the serving
-    admin_url: str | None = None
-    workers: int = 1
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def pids(self) -> list[int]:
-        pids = [self.proc.pid]
-        if self.count_children:
-            pids += children_of(self.proc.pid)
-        return pids
-
-    def stop(self) -> None:
-        workers = children_of(self.proc.pid) if self.count_children else []
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        for pid in workers:  # orphaned only if the master had to be killed
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def log_tail(self) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                if _stat_fields(int(entry))[1] == str(pid):
-                    found.append(int(entry))
-    return found
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """Fields of /proc/<pid>/stat from field 3 (state) on; the name may hold spaces."""
-    with open(f"/proc/{pid}/stat") as f:
-        data = f.read()
-    return data[data.rindex(")") + 2 :].split()
-
-
-def cpu_seconds(pids: Sequence[int]) -> float:
-    """User plus system CPU seconds of the processes (all their threads) so far."""
-    ticks = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
-    return ticks / CLK_TCK
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent on anything but idle and iowait, from /proc/stat."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / CLK_TCK
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pinned(cpu: int | None) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if cpu is not None else []
-
-
-def wait_listening(server: Server, timeout: float = 20.0) -> None:
-    """Poll until the port accepts connections, failing early if the server exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.name} exited early:\n{server.log_tail()}")
-        with contextlib.suppress(OSError), socket.create_connection((HOST, server.port), 1):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} not listening after {timeout:g} s")
-        time.sleep(0.05)
-
-
-def start_nginx(
-    workdir: Path, root: Path, cpu: int | None, servers: list[Server], workers: int = 1
-) -> Server:
-    conf_dir = workdir / f"nginx-{workers}"
-    conf_dir.mkdir()
-    port = free_port()
-    # A master started as root switches its workers to "nobody", who could not read
-    # a root-owned temporary directory; keep them root (loopback only, for a benchmark).
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    # Several workers get a listening socket each (SO_REUSEPORT), as castedge's do, so
-    # the kernel spreads wrk's connections over both servers' workers the same way.
-    reuseport = " reuseport" if workers > 1 else ""
-    conf = conf_dir / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(
-            user=user,
-            workers=workers,
-            dir=conf_dir,
-            host=HOST,
-            port=port,
-            reuseport=reuseport,
-            root=root,
-        )
-    )
-    log = conf_dir / "stderr.log"
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            [*pinned(cpu), nginx, "-p", str(conf_dir), "-c", str(conf), "-e", str(log)]
-            + ["-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    server = Server("nginx", proc, port, log, count_children=True, workers=workers)
-    servers.append(server)
-    wait_listening(server)
-    return server
 
 
 def start_castedge(
@@ -283,54 +90,24 @@ def start_castedge(
         "origin": {"listen": f"{HOST}:0", "access_log": None, "workers": workers},
         "admin": {"listen": f"{HOST}:0", "token": ADMIN_TOKEN},
     }
-    config_path = home / "castedge.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    exe = Path(sys.executable).with_name("castedge")
-    command = str(exe) if exe.exists() else (shutil.which("castedge") or "castedge")
-    log = home / "stderr.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(
-            [*pinned(cpu), command, "origin", "--config", str(config_path)],
-            stdout=subprocess.PIPE,
-            stderr=err,
-        )
-    urls: dict[str, str] = {}
-    ready = threading.Event()
-
-    def watch() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            m = re.match(r"(\w+) listening on (http://\S+)", raw.decode(errors="replace"))
-            if m:
-                urls[m[1]] = m[2]
-                if {"origin", "admin"} <= urls.keys():
-                    ready.set()
-
-    threading.Thread(target=watch, daemon=True).start()
-    server = Server("castedge", proc, 0, log, count_children=workers > 1, workers=workers)
-    servers.append(server)
-    deadline = time.monotonic() + 30
-    while not ready.wait(0.1):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"castedge did not report its listeners:\n{server.log_tail()}")
-    server.port = int(urls["origin"].rsplit(":", 1)[1])
-    server.admin_url = urls["admin"]
-    return server
+    return harness.start_castedge(
+        "origin", config, home / "castedge.yaml", cpu, servers, name="castedge", workers=workers
+    )
 
 
 def start_fileresponse(root: Path, workdir: Path, cpu: int | None, servers: list[Server]) -> Server:
-    port = free_port()
-    log = workdir / "fileresponse.stderr.log"
-    with open(log, "wb") as err:
+    port = harness.free_port()
+    log_path = workdir / "fileresponse.stderr.log"
+    with open(log_path, "wb") as err:
         proc = subprocess.Popen(
-            [*pinned(cpu), sys.executable, __file__, "--serve-fileresponse", str(root)]
+            [*harness.pinned(cpu), sys.executable, __file__, "--serve-fileresponse", str(root)]
             + ["--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-    server = Server("FileResponse", proc, port, log)
+    server = Server("FileResponse", proc, f"http://{HOST}:{port}", log_path)
     servers.append(server)
-    wait_listening(server)
+    harness.wait_listening(server, port)
     return server
 
 
@@ -352,23 +129,12 @@ def serve_fileresponse(root: Path, port: int) -> None:
 # -- HTTP checks -------------------------------------------------------------------------
 
 
-def http_get(url: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=120)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
 def check_serves(server: Server, path: str, digest: str, head: bytes) -> None:
     """Refuse to measure a server that answers wrongly: a fast 404 is no result."""
-    status, body = http_get(server.url, path, {"Range": "bytes=0-1"})
+    status, body = http_get(server.url + path, {"Range": "bytes=0-1"})
     if status != 206 or body != head:
         raise RuntimeError(f"{server.name}: Range 0-1 of {path} gave {status} {body[:20]!r}")
-    status, body = http_get(server.url, path)
+    status, body = http_get(server.url + path)
     if status != 200 or hashlib.sha256(body).hexdigest() != digest:
         raise RuntimeError(f"{server.name}: GET {path} gave {status}, {len(body)} bytes, wrong")
 
@@ -376,7 +142,7 @@ def check_serves(server: Server, path: str, digest: str, head: bytes) -> None:
 def metrics_text(server: Server) -> str:
     """castedge's /metrics; with several workers, any one answers for all of them."""
     assert server.admin_url is not None
-    status, body = http_get(server.admin_url, "/metrics")
+    status, body = http_get(server.admin_url + "/metrics")
     if status != 200:
         raise RuntimeError(f"castedge admin /metrics: HTTP {status}")
     return body.decode()
@@ -426,7 +192,7 @@ def lookups(server: Server) -> dict[str, float]:
 
 def curl_timing(url: str, cpu: int | None, headers: Sequence[str] = ()) -> dict[str, float]:
     fmt = "%{http_code} %{time_starttransfer} %{time_total} %{size_download}"
-    cmd = [*pinned(cpu), "curl", "-s", "-o", os.devnull, "--noproxy", "*", "-w", fmt]
+    cmd = [*harness.pinned(cpu), "curl", "-s", "-o", os.devnull, "--noproxy", "*", "-w", fmt]
     for header in headers:
         cmd += ["-H", header]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=120, check=True)
@@ -438,30 +204,17 @@ def curl_timing(url: str, cpu: int | None, headers: Sequence[str] = ()) -> dict[
 
 
 @dataclass
-class Run:
+class Run(harness.WrkRun):
     """One wrk run against one server, with the CPU both sides used."""
 
     server: str
     workers: int
     scenario: str
-    requests: int
-    bytes: int
-    duration_s: float
-    errors: dict[str, int]
-    p50_ms: float
-    p99_ms: float
-    server_cpu_s: float
-    wrk_cpu_s: float
-    background_cores: float
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def gb_per_s(self) -> float:
         return self.bytes / self.duration_s / GB
-
-    @property
-    def req_per_s(self) -> float:
-        return self.requests / self.duration_s
 
     def as_dict(self) -> dict[str, Any]:
         doc = dict(self.__dict__)
@@ -479,35 +232,18 @@ def run_wrk(
     cpu: int | None,
     headers: Sequence[str] = (),
 ) -> Run:
-    cmd = [*pinned(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "30s"]
-    for header in headers:
-        cmd += ["-H", header]
-    cmd += ["-s", str(script), server.url + "/"]
     before_hits = lookups(server) if server.admin_url else {}
-    pids = server.pids()
-    cpu0, busy0, wrk0 = cpu_seconds(pids), machine_busy_seconds(), children_cpu_seconds()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
-    cpu1, busy1, wrk1 = cpu_seconds(pids), machine_busy_seconds(), children_cpu_seconds()
-    m = re.search(r"^BENCH (.*)$", out.stdout, re.M)
-    if out.returncode != 0 or m is None:
-        raise RuntimeError(f"wrk against {server.name} failed:\n{out.stdout}\n{out.stderr}")
-    v = {key: int(val) for key, val in (pair.split("=") for pair in m[1].split())}
-    duration_s = v["duration_us"] / 1e6
-    server_cpu, wrk_cpu = cpu1 - cpu0, wrk1 - wrk0
-    run = Run(
-        server=server.name,
-        workers=server.workers,
-        scenario=scenario,
-        requests=v["requests"],
-        bytes=v["bytes"],
-        duration_s=duration_s,
-        errors={k: v[k] for k in ("connect", "read", "write", "status", "timeout")},
-        p50_ms=v["p50_us"] / 1000,
-        p99_ms=v["p99_us"] / 1000,
-        server_cpu_s=server_cpu,
-        wrk_cpu_s=wrk_cpu,
-        background_cores=max(0.0, (busy1 - busy0 - server_cpu - wrk_cpu) / duration_s),
+    wrk = harness.run_wrk(
+        server.name,
+        server,
+        server.url + "/",
+        script,
+        connections=connections,
+        duration=duration,
+        cpu=cpu,
+        headers=headers,
     )
+    run = Run(**vars(wrk), server=server.name, workers=server.workers, scenario=scenario)
     if server.admin_url:
         after = lookups(server)
         run.extra = {k: after.get(k, 0) - before_hits.get(k, 0) for k in ("hit", "miss", "stream")}
@@ -519,10 +255,6 @@ def run_wrk(
 
 
 # -- the benchmark -----------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def make_media(root: Path, count: int, size: int) -> list[tuple[str, str, bytes]]:
@@ -537,30 +269,6 @@ def make_media(root: Path, count: int, size: int) -> list[tuple[str, str, bytes]
         (root / name).write_bytes(data)
         files.append((f"/{name}", hashlib.sha256(data).hexdigest(), data[:2]))
     return files
-
-
-def machine() -> dict[str, Any]:
-    model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    nginx = subprocess.run(
-        [shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True
-    )
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "aiohttp": metadata.version("aiohttp"),
-        "uvloop": metadata.version("uvloop"),
-        "nginx": nginx.stderr.strip().removeprefix("nginx version: "),
-        "wrk": (wrk.stdout + wrk.stderr).split("[")[0].strip().removeprefix("wrk "),
-        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
-    }
 
 
 def miss_timings(
@@ -593,7 +301,7 @@ def hit_ttfb(server: Server, path: str, samples: int, cpu: int | None) -> list[f
 def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "machine": machine(),
+        "machine": harness.machine(),
         "settings": {
             "files": args.files,
             "size_bytes": args.size_mb * MB,
@@ -627,7 +335,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
             for server in reversed(servers[first:]):
                 server.stop()
             del servers[first:]
-    doc["machine"]["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+    doc["machine"]["loadavg_after"] = harness.loadavg()
     return doc
 
 
@@ -650,7 +358,9 @@ def measure_workers(
         + (f"; servers on CPU {server_cpu}, wrk on CPU {client_cpu}" if server_cpu is not None
            else "; nothing pinned")
     )  # fmt: skip
-    nginx = start_nginx(workdir, workdir, server_cpu, servers, workers)
+    nginx = harness.start_nginx(
+        workdir, workdir, server_cpu, servers, types="audio/mpeg mp3", workers=workers
+    )
     castedge = start_castedge(workdir, server_cpu, servers, workers)
     measured = [nginx, castedge]
     if baseline:
@@ -658,7 +368,7 @@ def measure_workers(
 
     log("warming castedge's cache (one miss per file) and checking every server's answers")
     for path, digest, _head in files:
-        status, body = http_get(castedge.url, path)
+        status, body = http_get(castedge.url + path)
         if status != 200 or hashlib.sha256(body).hexdigest() != digest:
             raise RuntimeError(f"castedge: warming GET {path} gave {status}, wrong body")
     wait_fills(castedge, len(files))
@@ -672,31 +382,15 @@ def measure_workers(
     for scenario, connections, headers in scenarios:
         for attempt in range(args.repeat):
             for server in measured:
-                for retry in range(args.retries + 1):
-                    log(
-                        f"wrk {scenario} -c{connections} -d{args.duration}s on {server.name} "
-                        f"({workers} worker{'s' if workers > 1 else ''})"
-                    )
-                    run = run_wrk(
-                        server,
-                        scenario,
-                        script,
-                        connections=connections,
-                        duration=args.duration,
-                        cpu=client_cpu,
-                        headers=headers,
-                    )
+                measure = functools.partial(
+                    measure_wrk, args, server, scenario, script, connections, headers, client_cpu
+                )
+                runs = harness.until_undisturbed(
+                    measure, retries=args.retries, warn_cores=BACKGROUND_WARN_CORES
+                )
+                for retry, run in enumerate(runs):
                     run.extra.update(attempt=attempt, retry=retry)
                     doc["runs"].append(run.as_dict())
-                    log(
-                        f"  {run.gb_per_s:.2f} GB/s, {run.req_per_s:,.0f} req/s, server CPU "
-                        f"{run.server_cpu_s:.2f} s, background {run.background_cores:.2f} cores"
-                    )
-                    if run.background_cores <= BACKGROUND_WARN_CORES or retry == args.retries:
-                        break
-                    # Someone else's job is using the machine; give it a moment to pass.
-                    log(f"  disturbed; running it again in {RETRY_PAUSE_S:g} s")
-                    time.sleep(RETRY_PAUSE_S)
 
     if workers == 1:
         log("timing first bytes of hits and misses with curl")
@@ -707,16 +401,40 @@ def measure_workers(
         doc["miss"] = miss_timings(castedge, workdir, files[0][0], args.miss_samples, client_cpu)
 
 
+def measure_wrk(
+    args: argparse.Namespace,
+    server: Server,
+    scenario: str,
+    script: Path,
+    connections: int,
+    headers: Sequence[str],
+    cpu: int | None,
+) -> Run:
+    """One wrk run of a scenario against one server."""
+    workers = server.workers
+    log(
+        f"wrk {scenario} -c{connections} -d{args.duration}s on {server.name} "
+        f"({workers} worker{'s' if workers > 1 else ''})"
+    )
+    run = run_wrk(
+        server,
+        scenario,
+        script,
+        connections=connections,
+        duration=args.duration,
+        cpu=cpu,
+        headers=headers,
+    )
+    log(
+        f"  {run.gb_per_s:.2f} GB/s, {run.req_per_s:,.0f} req/s, server CPU "
+        f"{run.server_cpu_s:.2f} s, background {run.background_cores:.2f} cores"
+    )
+    return run
+
+
 def choose_cpus(args: argparse.Namespace, workers: int) -> tuple[int | None, int | None]:
     """The servers' core and wrk's: apart with one worker, not pinned with several."""
-    allowed = sorted(os.sched_getaffinity(0))
-    if workers > 1 or args.no_pin or len(allowed) < 2 or shutil.which("taskset") is None:
-        return None, None
-    server_cpu = args.server_cpu if args.server_cpu in allowed else allowed[0]
-    client_cpu = args.client_cpu if args.client_cpu in allowed else allowed[-1]
-    if client_cpu == server_cpu:
-        client_cpu = next(c for c in allowed if c != server_cpu)
-    return server_cpu, client_cpu
+    return harness.choose_cpus(args.no_pin or workers > 1, args.server_cpu, args.client_cpu)
 
 
 # -- the report --------------------------------------------------------------------------
@@ -830,14 +548,15 @@ def one_worker_table(doc: dict[str, Any]) -> tuple[list[str], list[bool]]:
             else "not pinned (fewer than 2 usable cores or --no-pin)."
         ),
         "",
-        "| Scenario | nginx | castedge | FileResponse | castedge/nginx | Target | Met |",
-        "|---|---:|---:|---:|---:|---|---|",
+        *harness.table_head(
+            ["Scenario", *names, "castedge/nginx", "Target", "Met"], "l" + "r" * 4 + "ll"
+        ),
     ]
     for label, values, spec, target, met in rows:
         runs_of = bound.get(id(values), {})
         cells = [fmt(values.get(n), spec, client_bound(runs_of.get(n))) for n in names]
         ratio = quotient(values.get("castedge"), values.get("nginx"))
-        lines.append(f"| {label} | {' | '.join(cells)} | {fmt(ratio, '.2f')} | {target} | {met} |")
+        lines.append(harness.table_row([label, *cells, fmt(ratio, ".2f"), target, met]))
     lines += [
         "",
         f"Hit TTFB: median of {len(doc['hit_ttfb_s']['castedge'])} curl runs; miss figures: "
@@ -902,14 +621,13 @@ def workers_table(doc: dict[str, Any]) -> tuple[list[str], list[bool]]:
         "Server CPU is summed over every process of the server (master or supervisor and its "
         f"workers). Pinning: {'; '.join(pins)}.",
         "",
-        f"| Scenario | {' | '.join(heads)} | Target | Met |",
-        "|---|" + "---:|" * len(heads) + "---|---|",
+        *harness.table_head(["Scenario", *heads, "Target", "Met"], "l" + "r" * len(heads) + "ll"),
     ]
     for label, table, figure, spec, target, met, mark in rows:
         values = per(table, figure)
         cells = [fmt(values[col], spec, mark and client_bound(table[col])) for col in cols]
         cells += [fmt(quotient(values[(name, n)], values[(name, 1)]), ".2f") for name, n in ratios]
-        lines.append(f"| {label} | {' | '.join(cells)} | {target} | {met} |")
+        lines.append(harness.table_row([label, *cells, target, met]))
     return lines, checks
 
 
@@ -917,9 +635,7 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
     """The Markdown tables and whether castedge met every target it was measured against."""
     runs, m, s = doc["runs"], doc["machine"], doc["settings"]
     lines = [
-        f"Machine: {m['nproc']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
-        f"aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, {m['nginx']}, wrk {m['wrk']}; "
-        f"load average before {' '.join(m['loadavg'])}.",
+        harness.machine_line(m, load_after=False),
         f"Run {doc['date']}: {s['files']} files × {s['size_bytes'] // MB} MB, wrk -t1 "
         f"-d{s['duration_s']}s, best of {s['repeat']}; 1 GB = 10^9 bytes.",
     ]
@@ -1002,16 +718,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--serve-fileresponse", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    # Bounded runs: a typo must not load the machine for an hour.
-    args.files = min(max(args.files, 1), 64)
-    args.size_mb = min(max(args.size_mb, 1), 2000)
-    args.duration = min(max(args.duration, 1), 120)
-    args.repeat = min(max(args.repeat, 1), 10)
-    args.retries = min(max(args.retries, 0), 5)
-    args.connections = min(max(args.connections, 1), 1000)
-    args.probe_connections = min(max(args.probe_connections, 1), 1000)
-    args.miss_samples = min(max(args.miss_samples, 1), 50)
-    args.ttfb_samples = min(max(args.ttfb_samples, 1), 1000)
+    harness.bound(
+        args,
+        files=(1, 64),
+        size_mb=(1, 2000),
+        duration=(1, 120),
+        repeat=(1, 10),
+        retries=(0, 5),
+        connections=(1, 1000),
+        probe_connections=(1, 1000),
+        miss_samples=(1, 50),
+        ttfb_samples=(1, 1000),
+    )
     return args
 
 
@@ -1026,61 +744,22 @@ def worker_counts(text: str) -> list[int]:
     return counts
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def workspace(parent: Path | None) -> Iterator[tuple[Path, list[Server]]]:
-    """A temporary directory and the servers started in it, both gone afterwards."""
-    workdir = Path(tempfile.mkdtemp(prefix="castedge-bench-", dir=parent))
-    servers: list[Server] = []
-    try:
-        yield workdir, servers
-    except Exception:
-        for server in servers:
-            tail = server.log_tail()
-            if tail.strip():
-                log(f"--- {server.name} log ---\n{tail}")
-        raise
-    finally:
-        for server in reversed(servers):
-            try:
-                server.stop()
-            except Exception as exc:  # one stuck server must not leave the others running
-                log(f"could not stop {server.name} (pid {server.proc.pid}): {exc}")
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve_fileresponse is not None:
         serve_fileresponse(args.serve_fileresponse.resolve(), args.port)
         return 0
-    missing = [
-        tool
-        for tool in ("wrk", "curl")
-        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}")
-    ]
-    if shutil.which("nginx") is None and not os.path.exists("/usr/sbin/nginx"):
-        missing.append("nginx")
+    missing = harness.missing_tools(("wrk", "curl", "nginx"))
     if missing:
         log(f"missing: {', '.join(missing)} (scripts/install-sysdeps.sh bench installs them)")
         return 2
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        with workspace(args.tmpdir) as (workdir, servers):
-            doc = benchmark(args, workdir, servers)
-    except KeyboardInterrupt:
-        log("interrupted: servers stopped, temporary files removed")
-        return 130
-    table, met = report(doc)
-    doc["table"] = table
-    print(table)
-    if args.json is not None:
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        log(f"raw numbers saved to {args.json}")
-    return 0 if met else 1
+    return harness.run_and_report(
+        lambda workdir, servers: benchmark(args, workdir, servers),
+        report,
+        prefix="castedge-bench-",
+        tmpdir=args.tmpdir,
+        json_path=args.json,
+    )
 
 
 if __name__ == "__main__":
