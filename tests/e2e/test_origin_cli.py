@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
 import threading
@@ -179,3 +180,49 @@ def test_an_address_in_use_is_one_line_not_a_traceback(bucket: Bucket, tmp_path:
     assert done.returncode == 1
     assert "castedge origin: cannot start:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_fallback_and_maintenance_commands(origin, bucket, tmp_path) -> None:
+    bucket.put("podcast/switch.mp3", b"s" * 1000)
+    admin = origin.urls["admin"]
+    env = {**os.environ, "CASTEDGE_ADMIN_TOKEN": TOKEN}
+
+    def castedge(*args: str, token_env: dict[str, str] = env) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CASTEDGE, *args], capture_output=True, text=True, timeout=60, env=token_env
+        )
+
+    done = castedge("fallback", "on", "--node", admin)
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split() == ["NODE", "FALLBACK", "SINCE", "BY", "AUTO"]
+    assert row.split()[:2] == [admin, "on"] and "@" in row.split()[3]
+    code = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", origin.url("podcast/switch.mp3")],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert code == "302"
+
+    # One node refusing and one unreachable: a row each, exit status 1.
+    wrong = {**os.environ, "CASTEDGE_ADMIN_TOKEN": "not-the-token"}
+    done = castedge(
+        "fallback", "status", "--node", admin, "--node", "http://127.0.0.1:9", token_env=wrong
+    )
+    assert done.returncode == 1
+    assert "refused: missing or wrong admin token" in done.stdout
+    assert "unreachable" in done.stdout
+
+    done = castedge("fallback", "off", "--node", admin)
+    assert done.returncode == 0 and done.stdout.splitlines()[1].split()[1] == "off"
+
+    done = castedge(
+        "maintenance", "on", "--node", admin, "--message", "Back at 04:00", "--retry-after", "5s"
+    )
+    assert done.returncode == 0, done.stderr
+    page = subprocess.run(
+        ["curl", "-s", "-H", "Accept: text/html", "-D", "-", origin.url("podcast/switch.mp3")],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout  # fmt: skip
+    assert page.startswith("HTTP/1.1 503") and "Retry-After: 5" in page
+    assert "Back at 04:00" in page
+    assert castedge("maintenance", "off", "--node", admin).returncode == 0
