@@ -400,16 +400,42 @@ def _bad_request(reason: str, *, json: bool) -> web.Response:
     return web.Response(status=400, text=f"bad request: {reason}\n", headers=headers)
 
 
-def _permit(state: LocatorState, request: web.Request, path: str, client: str | None) -> Permit:
-    return authorise(
-        path,
-        grant=request.query.get("grant") or request.headers.get(state.grant_header),
-        signer=state.grant_signer,
-        now=state.clock(),
-        client_ip=client,
-        presented_secret=request.headers.get(state.proxy_secret_header),
-        proxy_secret=state.proxy_secret,
+def _admit(
+    state: LocatorState, request: web.Request, path: str, *, json: bool
+) -> tuple[Permit, ClientAddress | None] | web.Response:
+    """Who asks (through trusted proxies) and whether the grant covers the path."""
+    address = state.client(request)
+    try:
+        permit = authorise(
+            path,
+            grant=request.query.get("grant") or request.headers.get(state.grant_header),
+            signer=state.grant_signer,
+            now=state.clock(),
+            client_ip=str(address) if address is not None else None,
+            presented_secret=request.headers.get(state.proxy_secret_header),
+            proxy_secret=state.proxy_secret,
+        )
+    except Refused as exc:
+        return _forbidden(state, exc, json=json)
+    return permit, address
+
+
+def _mint(state: LocatorState, permit: Permit, now: float) -> str:
+    """The edge token: the grant's scope, address binding and subject, for url_ttl."""
+    return state.url_signer.mint(
+        permit.scope, now=now, ttl=state.url_ttl, ip=permit.ip, subject=permit.subject
     )
+
+
+async def _s3_url(state: LocatorState, path: str, now: float) -> tuple[str, int | None] | None:
+    """Where to send a player when no region is healthy; None when S3 cannot take it."""
+    try:
+        url, expires_at = await state.fallback.url_for(path, now=now)
+    except (LookupError, OSError) as exc:
+        log.error("no region is healthy and S3 cannot take the player: %s", exc)
+        return None
+    state.metrics.redirected(S3)
+    return url, expires_at
 
 
 async def video(request: web.Request) -> web.StreamResponse:
@@ -423,37 +449,24 @@ async def video(request: web.Request) -> web.StreamResponse:
         path = normalise_path(raw[len(VIDEO_ROUTE) :])
     except PathRejected:
         return _bad_request("the path is not a plain relative path", json=False)
-    address = state.client(request)
-    client = str(address) if address is not None else None
-    try:
-        permit = _permit(state, request, path, client)
-    except Refused as exc:
-        return _forbidden(state, exc, json=False)
-    placement = state.place(address)
-    target = placement.target
+    admitted = _admit(state, request, path, json=False)
+    if isinstance(admitted, web.Response):
+        return admitted
+    permit, address = admitted
+    target = state.place(address).target
     now = state.clock()
     if target is None:
-        return await _to_s3(state, path, now)
+        fallback = await _s3_url(state, path, now)
+        if fallback is None:
+            return _unavailable(state)
+        return web.Response(status=302, headers={"Location": fallback[0], **PRIVATE})
     try:
-        token = state.url_signer.mint(
-            permit.scope, now=now, ttl=state.url_ttl, ip=permit.ip, subject=permit.subject
-        )
-        location = edge_url(target.region.base_url, token, path)
+        location = edge_url(target.region.base_url, _mint(state, permit, now), path)
     except (ClaimError, UnsafePath) as exc:
         log.warning("cannot sign %s for %s: %s", path[:80], target.region.name, exc)
         return _bad_request("the path cannot be signed", json=False)
     state.metrics.redirected(target.region.name)
     return web.Response(status=302, headers={"Location": location, **PRIVATE})
-
-
-async def _to_s3(state: LocatorState, path: str, now: float) -> web.Response:
-    try:
-        url, _ = await state.fallback.url_for(path, now=now)
-    except (LookupError, OSError) as exc:
-        log.error("no region is healthy and S3 cannot take the player: %s", exc)
-        return _unavailable(state)
-    state.metrics.redirected(S3)
-    return web.Response(status=302, headers={"Location": url, **PRIVATE})
 
 
 def _unavailable(state: LocatorState) -> web.Response:
@@ -474,30 +487,23 @@ async def locate_api(request: web.Request) -> web.StreamResponse:
         return _bad_request("the query parameter 'path' is required", json=True)
     if path_problem(path) is not None:
         return _bad_request("the path is not a plain relative path", json=True)
-    address = state.client(request)
-    client = str(address) if address is not None else None
-    try:
-        permit = _permit(state, request, path, client)
-    except Refused as exc:
-        return _forbidden(state, exc, json=True)
-    placement = state.place(address)
-    healthy = placement.healthy
+    admitted = _admit(state, request, path, json=True)
+    if isinstance(admitted, web.Response):
+        return admitted
+    permit, address = admitted
+    healthy = state.place(address).healthy
     now = state.clock()
     body: dict[str, Any]
     if not healthy:
-        try:
-            url, expires_at = await state.fallback.url_for(path, now=now)
-        except (LookupError, OSError) as exc:
-            log.error("no region is healthy and S3 cannot take the player: %s", exc)
+        fallback = await _s3_url(state, path, now)
+        if fallback is None:
             return _unavailable(state)
-        state.metrics.redirected(S3)
+        url, expires_at = fallback
         body = {"region": None, "url": url, "expires_at": expires_at, "alternates": []}
         body["fallback"] = S3
         return web.json_response(body, headers=PRIVATE)
     try:
-        token = state.url_signer.mint(
-            permit.scope, now=now, ttl=state.url_ttl, ip=permit.ip, subject=permit.subject
-        )
+        token = _mint(state, permit, now)
         urls = [
             (entry.region.name, edge_url(entry.region.base_url, token, path)) for entry in healthy
         ]
