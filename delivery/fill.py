@@ -171,10 +171,6 @@ class FillManager:
         """Drop a remembered 404 (after a purge or a prefetch)."""
         self._negative.pop(key, None)
 
-    def current(self, key: str) -> Fill | None:
-        """The fill running for ``key``, if any."""
-        return self._fills.get(key)
-
     def start(self, key: str) -> Fill:
         """Join the fill of ``key``, starting one if none runs."""
         fill = self._fills.get(key)

@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable
 
 __all__ = ["SMALL_BODY", "BodyCutShort", "send_range"]
 
-#: Bodies up to this size are read with one ``pread`` and written through the
-#: transport: for a ``Range: bytes=0-1`` probe a syscall pair beats a dup plus
-#: sendfile, and nginx also copies small responses (its ``sendfile_max_chunk`` and
-#: ``output_buffers`` logic). 64 KiB fits in a fresh socket's send buffer.
+#: Hit bodies up to this size are read with one ``pread`` and sent with their headers
+#: in one write (``serve``): for a ``Range: bytes=0-1`` probe that beats a dup plus
+#: sendfile, and nginx also copies small responses. 64 KiB fits in a fresh socket's
+#: send buffer.
 SMALL_BODY = 64 * 1024
 
 #: Upper bound of one ``os.sendfile`` call, so one fast client cannot hold the event
@@ -86,14 +86,6 @@ async def send_range(
     if count <= 0:
         return 0
     loop = asyncio.get_running_loop()
-    if count <= SMALL_BODY and available is None:
-        data = os.pread(file_fd, count, offset)
-        if data:
-            transport.write(data)
-        if len(data) < count:
-            raise BodyCutShort(len(data), count)
-        return count
-
     sock = transport.get_extra_info("socket")
     if sock is None:  # pragma: no cover - every TCP transport has one
         raise ConnectionResetError("transport has no socket")
