@@ -24,12 +24,12 @@ ASK_TIMEOUT = 2.0
 
 def cmd_locator(args: argparse.Namespace) -> int:
     settings = load_from_args(args)
-    from geo.service import locator_settings
+    from locator.service import locator_settings
 
     locator_settings(settings)  # a missing section is reported before anything starts
     setup_logging(settings.log_level)
     from geo.errors import GeoError
-    from geo.service import run_locator
+    from locator.service import run_locator
 
     try:
         return run_service("locator", run_locator(settings))
@@ -98,8 +98,8 @@ def cmd_locate(args: argparse.Namespace) -> int:
     from geo.explain import describe_location, ranking_table
     from geo.locate import Kind, locate
     from geo.reader import ReloadingReader
-    from geo.service import catalogue_from
     from geo.target import place_client
+    from locator.service import catalogue_from
     from signer.scope import path_problem
 
     settings = load_from_args(args)

@@ -9,8 +9,8 @@ I/O around it: `locate` asks a City reader, `ReloadingReader` keeps one current 
 geoipupdate replaces the file, and `NetworkCache` saves repeated lookups from one
 network.
 
-The locator service itself (aiohttp, health checks) is `geo.service`, imported only by
-the command that runs it.
+The locator service itself (aiohttp, health checks) is the `locator` package, imported
+only by the command that runs it.
 """
 
 from geo.address import is_unroutable, parse_client_address
