@@ -83,7 +83,7 @@ async def _ask_locator(url: str, names: list[str]) -> _Health | None:
 async def _probe_now(urls: Mapping[str, str], within: float) -> _Health:
     import aiohttp
 
-    from geo.prober import probe
+    from locator.prober import probe
 
     async with aiohttp.ClientSession() as session:
         results = await asyncio.gather(*(probe(session, url, within) for url in urls.values()))

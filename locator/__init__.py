@@ -1,9 +1,14 @@
 """The locator: send each player to the nearest healthy region, with a signed URL there.
 
 The redirect service around the pure `geo` core: aiohttp handlers, the GeoIP reader
-kept current in the background, the health checks, and the S3 fallback.
+kept current in the background, the health checks (`Prober`), the S3 fallback
+(`S3Fallback`), Prometheus metrics, and access logs without grants.
 """
 
+from locator.fallback import S3Fallback
+from locator.logs import GrantRedactor, LocatorLogFormat, redact_grants
+from locator.metrics import PROBE_RESULTS, S3, LocatorMetrics
+from locator.prober import Prober, probe
 from locator.service import (
     LOCATOR,
     Catalogue,
@@ -17,11 +22,20 @@ from locator.service import (
 
 __all__ = [
     "LOCATOR",
+    "PROBE_RESULTS",
+    "S3",
     "Catalogue",
+    "GrantRedactor",
+    "LocatorLogFormat",
+    "LocatorMetrics",
     "LocatorState",
+    "Prober",
+    "S3Fallback",
     "catalogue_from",
     "create_admin_app",
     "create_app",
     "locator_settings",
+    "probe",
+    "redact_grants",
     "run_locator",
 ]

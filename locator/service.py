@@ -8,7 +8,7 @@ over by themselves. With no region healthy, both send the player to S3 instead.
 The handlers are adapters: the client's address (`geo.forwarded`), the proof
 (`geo.grant`), the placement (`geo.target`) and the URL (`geo.target.edge_url`) are
 decided by pure functions; the I/O around them is the GeoIP reader, kept current in
-the background, and the health checks (`geo.prober`).
+the background, and the health checks (`locator.prober`).
 """
 
 from __future__ import annotations
@@ -32,18 +32,18 @@ from delivery.admin import ADMIN_TOKEN, bearer_auth
 from delivery.limits import request_limits
 from geo.address import ClientAddress
 from geo.errors import Refused, UnknownRegion, UnsafePath
-from geo.fallback import S3Fallback
 from geo.forwarded import FORWARDED, Network, client_address, forwarded_for, x_forwarded_for
 from geo.grant import Permit, authorise
 from geo.health import HealthBoard
 from geo.ipcache import NetworkCache
 from geo.locate import Reason, locate, unplaced
-from geo.logs import GrantRedactor, LocatorLogFormat
-from geo.metrics import S3, LocatorMetrics
-from geo.prober import Prober
 from geo.reader import ReloadingReader
 from geo.region import Region, check_catalogue
 from geo.target import Placement, edge_url, place_client
+from locator.fallback import S3Fallback
+from locator.logs import GrantRedactor, LocatorLogFormat
+from locator.metrics import S3, LocatorMetrics
+from locator.prober import Prober
 from signer import ClaimError, KeyConfigError, PathRejected, Purpose, Signer, normalise_path
 from signer.scope import path_problem
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from delivery.accesslog import CombinedLogFormat
-from geo.logs import GrantRedactor, LocatorLogFormat, redact_grants
+from locator.logs import GrantRedactor, LocatorLogFormat, redact_grants
 from signer import Purpose, Signer, fingerprint
 
 GRANT = Signer({"k1": "grant-test-secret-0123456789abcdef"}, "k1", purpose=Purpose.GRANT).mint(

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import aiohttp
 
 from geo.health import HealthBoard
-from geo.metrics import LocatorMetrics
+from locator.metrics import LocatorMetrics
 
 __all__ = ["Prober", "probe"]
 
@@ -29,7 +29,7 @@ USER_AGENT = "castedge-locator"
 async def probe(session: aiohttp.ClientSession, url: str, within: float) -> str:
     """Check one URL once, waiting at most `within` seconds for the whole answer.
 
-    Answers a result word from `geo.metrics.PROBE_RESULTS`.
+    Answers a result word from `locator.metrics.PROBE_RESULTS`.
     """
     try:
         async with session.get(
