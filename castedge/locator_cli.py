@@ -24,7 +24,7 @@ ASK_TIMEOUT = 2.0
 
 def cmd_locator(args: argparse.Namespace) -> int:
     settings = load_from_args(args)
-    from locator.service import locator_settings
+    from locator.settings import locator_settings
 
     locator_settings(settings)  # a missing section is reported before anything starts
     setup_logging(settings.log_level)
@@ -99,7 +99,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
     from geo.locate import Kind, locate
     from geo.reader import ReloadingReader
     from geo.target import place_client
-    from locator.service import catalogue_from
+    from locator.settings import catalogue_from
     from signer.scope import path_problem
 
     settings = load_from_args(args)

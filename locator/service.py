@@ -27,7 +27,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from castedge.runner import Listener, serve_forever
-from config import ConfigError, GeoSettings, LocatorSettings, Settings
+from config import Settings
 from delivery.admin import ADMIN_TOKEN, bearer_auth
 from delivery.limits import request_limits
 from geo.address import ClientAddress
@@ -38,20 +38,18 @@ from geo.health import HealthBoard
 from geo.ipcache import NetworkCache
 from geo.locate import Reason, locate, unplaced
 from geo.reader import ReloadingReader
-from geo.region import Region, check_catalogue
 from geo.target import Placement, edge_url, place_client
 from locator.fallback import S3Fallback
 from locator.logs import GrantRedactor, LocatorLogFormat
 from locator.metrics import S3, LocatorMetrics
 from locator.prober import Prober
-from signer import ClaimError, KeyConfigError, PathRejected, Purpose, Signer, normalise_path
+from locator.settings import Catalogue, locator_settings
+from signer import ClaimError, PathRejected, Purpose, Signer, normalise_path
 from signer.scope import path_problem
 
 __all__ = [
     "LOCATOR",
-    "Catalogue",
     "LocatorState",
-    "catalogue_from",
     "create_admin_app",
     "create_app",
     "run_locator",
@@ -70,53 +68,6 @@ FORBIDDEN_BODY = "forbidden\n"
 PRIVATE = {"Cache-Control": "private, no-store", "Vary": "*"}
 #: Loggers outside ours that may quote a request line (and so a grant).
 _QUOTING_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access")
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """The regions from the settings, as the geo core wants them, and their health URLs."""
-
-    regions: tuple[Region, ...]
-    default: Region
-    health_urls: dict[str, str]
-
-
-def catalogue_from(settings: Settings) -> Catalogue:
-    """The configured regions; ConfigError when the settings name none."""
-    if not settings.regions:
-        raise ConfigError(
-            settings.source,
-            "regions",
-            "missing; the locator needs a list of regions (name, latitude, longitude, base_url)",
-        )
-    regions = check_catalogue(
-        Region(r.name, r.latitude, r.longitude, r.base_url, r.weight) for r in settings.regions
-    )
-    default_name = settings.geo.default_region if settings.geo is not None else None
-    default = next((r for r in regions if r.name == default_name), regions[0])
-    health_urls = {r.name: r.health_url or f"{r.base_url}/healthz" for r in settings.regions}
-    return Catalogue(regions, default, health_urls)
-
-
-def locator_settings(settings: Settings) -> tuple[LocatorSettings, GeoSettings, Catalogue]:
-    """The sections the locator needs; ConfigError naming the first one missing."""
-    if settings.locator is None:
-        raise ConfigError(settings.source, "locator", "missing; castedge locator needs it")
-    if settings.geo is None:
-        raise ConfigError(
-            settings.source, "geo", "missing; the locator needs geo.database (a City database)"
-        )
-    if settings.signing is None:
-        raise ConfigError(
-            settings.source,
-            "signing",
-            "missing; the locator needs the keys to check grants and sign edge URLs with",
-        )
-    try:
-        Signer.from_settings(settings, purpose=Purpose.GRANT)
-    except KeyConfigError as exc:
-        raise ConfigError(settings.source, "signing", str(exc)) from None
-    return settings.locator, settings.geo, catalogue_from(settings)
 
 
 @dataclass
