@@ -9,8 +9,9 @@ from locator.fallback import S3Fallback
 from locator.logs import GrantRedactor, LocatorLogFormat, redact_grants
 from locator.metrics import PROBE_RESULTS, S3, LocatorMetrics
 from locator.prober import Prober, probe
-from locator.service import LOCATOR, LocatorState, create_admin_app, create_app, run_locator
+from locator.service import create_admin_app, create_app, run_locator
 from locator.settings import Catalogue, catalogue_from, locator_settings
+from locator.state import LOCATOR, LocatorState
 
 __all__ = [
     "LOCATOR",

@@ -19,7 +19,6 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -32,24 +31,21 @@ from delivery.admin import ADMIN_TOKEN, bearer_auth
 from delivery.limits import request_limits
 from geo.address import ClientAddress
 from geo.errors import Refused, UnknownRegion, UnsafePath
-from geo.forwarded import FORWARDED, Network, client_address, forwarded_for, x_forwarded_for
 from geo.grant import Permit, authorise
 from geo.health import HealthBoard
 from geo.ipcache import NetworkCache
-from geo.locate import Reason, locate, unplaced
 from geo.reader import ReloadingReader
-from geo.target import Placement, edge_url, place_client
+from geo.target import edge_url
 from locator.fallback import S3Fallback
 from locator.logs import GrantRedactor, LocatorLogFormat
 from locator.metrics import S3, LocatorMetrics
 from locator.prober import Prober
-from locator.settings import Catalogue, locator_settings
+from locator.settings import locator_settings
+from locator.state import LOCATOR, LocatorState
 from signer import ClaimError, PathRejected, Purpose, Signer, normalise_path
 from signer.scope import path_problem
 
 __all__ = [
-    "LOCATOR",
-    "LocatorState",
     "create_admin_app",
     "create_app",
     "run_locator",
@@ -68,80 +64,6 @@ FORBIDDEN_BODY = "forbidden\n"
 PRIVATE = {"Cache-Control": "private, no-store", "Vary": "*"}
 #: Loggers outside ours that may quote a request line (and so a grant).
 _QUOTING_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access")
-
-
-@dataclass
-class LocatorState:
-    """What the locator's handlers share."""
-
-    settings: Settings
-    catalogue: Catalogue
-    board: HealthBoard
-    cache: NetworkCache[Placement]
-    url_signer: Signer
-    grant_signer: Signer
-    url_ttl: float
-    trusted: tuple[Network, ...]
-    forwarded_header: str
-    grant_header: str
-    proxy_secret_header: str
-    proxy_secret: bytes | None
-    fallback: S3Fallback
-    metrics: LocatorMetrics
-    clock: Callable[[], float]
-    reader: ReloadingReader | None = None
-    prober: Prober | None = field(default=None, repr=False)
-
-    def client(self, request: web.BaseRequest) -> ClientAddress | None:
-        """The client's address, through the trusted proxies (see `geo.forwarded`)."""
-        headers = request.headers
-        if self.forwarded_header == FORWARDED:
-            hops = forwarded_for(headers.getall("Forwarded", ()))
-        else:
-            hops = x_forwarded_for(headers.getall("X-Forwarded-For", ()))
-        return client_address(request.remote, hops, self.trusted)
-
-    def place(self, address: ClientAddress | None) -> Placement:
-        """Where the client should go, from the lookup cache when its network is there."""
-        started = time.perf_counter()
-        placement = self.cache.get(address) if address is not None else None
-        cached = placement is not None
-        if placement is None:
-            assert self.reader is not None, "the database opens before the listener starts"
-            if address is None:
-                location = unplaced(Reason.INVALID_ADDRESS)
-            else:
-                location = locate(self.reader, str(address))
-            healthy = self.board.healthy_names()
-            placement = place_client(
-                self.catalogue.regions, location, healthy, self.catalogue.default
-            )
-            if address is not None:
-                self.cache.put(address, placement)
-        self.metrics.decided(time.perf_counter() - started, cached=cached)
-        self.metrics.placed(placement.location.kind, placement.location.reason)
-        return placement
-
-    def region_changed(self, name: str, healthy: bool) -> None:
-        """A region went up or down: every cached ranking is stale."""
-        self.cache.clear()
-
-    def describe_regions(self) -> dict[str, Any]:
-        return {
-            region.name: {
-                "healthy": state.healthy,
-                "successes": state.successes,
-                "failures": state.failures,
-                "base_url": region.base_url,
-                "health_url": self.catalogue.health_urls[region.name],
-            }
-            for region, state in zip(
-                self.catalogue.regions, self.board.states().values(), strict=True
-            )
-        }
-
-
-LOCATOR = web.AppKey("locator", LocatorState)
 
 
 def create_app(

@@ -124,7 +124,7 @@ async def test_replacing_the_database_under_load_fails_no_request(
 
 
 def app_reader(locator):
-    from locator.service import LOCATOR
+    from locator.state import LOCATOR
 
     reader = locator.app[LOCATOR].reader
     assert reader is not None
