@@ -5,11 +5,11 @@ kept current in the background, the health checks (`Prober`), the S3 fallback
 (`S3Fallback`), Prometheus metrics, and access logs without grants.
 """
 
+from locator.app import create_admin_app, create_app, run_locator
 from locator.fallback import S3Fallback
 from locator.logs import GrantRedactor, LocatorLogFormat, redact_grants
 from locator.metrics import PROBE_RESULTS, S3, LocatorMetrics
 from locator.prober import Prober, probe
-from locator.service import create_admin_app, create_app, run_locator
 from locator.settings import Catalogue, catalogue_from, locator_settings
 from locator.state import LOCATOR, LocatorState
 

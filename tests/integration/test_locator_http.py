@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from config import ConfigError
-from locator.service import create_app
+from locator.app import create_app
 from signer import Signer, normalise_path
 from tests.support.locator import (
     NEAREST,

@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestServer
 from config import Settings, settings_from_mapping
 from delivery.limits import PARSER_LIMITS
 from geo import DEFAULT_REGIONS
-from locator.service import create_admin_app, create_app
+from locator.app import create_admin_app, create_app
 from signer import Purpose, Signer
 from tests.unit.geo import mmdb
 
