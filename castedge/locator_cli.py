@@ -29,7 +29,7 @@ def cmd_locator(args: argparse.Namespace) -> int:
     locator_settings(settings)  # a missing section is reported before anything starts
     setup_logging(settings.log_level)
     from geo.errors import GeoError
-    from locator.app import run_locator
+    from locator.service import run_locator
 
     try:
         return run_service("locator", run_locator(settings))

@@ -1,15 +1,21 @@
 """The locator: send each player to the nearest healthy region, with a signed URL there.
 
-The redirect service around the pure `geo` core: aiohttp handlers, the GeoIP reader
-kept current in the background, the health checks (`Prober`), the S3 fallback
-(`S3Fallback`), Prometheus metrics, and access logs without grants.
+The redirect service around the pure `geo` core. `locator_settings` and
+`catalogue_from` read what it needs from the settings; `create_app` and
+`create_admin_app` build the listener players ask and the admin listener over one
+`LocatorState`, whose handlers (`locator.handlers`) are adapters over geo's
+decisions. The I/O around them: the GeoIP reader kept current in the background, the
+health checks (`Prober`), the S3 fallback (`S3Fallback`), Prometheus metrics
+(`LocatorMetrics`) and access logs without grants (`LocatorLogFormat`). `run_locator`
+serves both listeners until told to stop.
 """
 
-from locator.app import create_admin_app, create_app, run_locator
+from locator.app import create_admin_app, create_app
 from locator.fallback import S3Fallback
 from locator.logs import GrantRedactor, LocatorLogFormat, redact_grants
 from locator.metrics import PROBE_RESULTS, S3, LocatorMetrics
 from locator.prober import Prober, probe
+from locator.service import run_locator
 from locator.settings import Catalogue, catalogue_from, locator_settings
 from locator.state import LOCATOR, LocatorState
 

@@ -1,4 +1,4 @@
-"""The locator's apps: the factories, the work they do in the background, and running them."""
+"""The locator's apps: the listener players ask, the admin listener, and their background work."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
-from castedge.runner import Listener, serve_forever
 from config import Settings
 from delivery.admin import ADMIN_TOKEN, bearer_auth
 from delivery.limits import request_limits
@@ -29,23 +28,15 @@ from locator.handlers import (
     report_failure,
     video,
 )
-from locator.logs import GrantRedactor, LocatorLogFormat
 from locator.metrics import LocatorMetrics
 from locator.prober import Prober
 from locator.settings import locator_settings
 from locator.state import LOCATOR, LocatorState
 from signer import Purpose, Signer
 
-__all__ = [
-    "create_admin_app",
-    "create_app",
-    "run_locator",
-]
+__all__ = ["create_admin_app", "create_app"]
 
 log = logging.getLogger("castedge.locator")
-
-#: Loggers outside ours that may quote a request line (and so a grant).
-_QUOTING_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access")
 
 
 def create_app(
@@ -99,23 +90,6 @@ def create_admin_app(media_app: web.Application) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/admin/regions/{name}/failed", report_failure)
     return app
-
-
-async def run_locator(settings: Settings) -> None:
-    """Serve the locator until SIGTERM/SIGINT; ConfigError if a section it needs is missing."""
-    locator, _, _ = locator_settings(settings)
-    for name in _QUOTING_LOGGERS:
-        logging.getLogger(name).addFilter(GrantRedactor())
-    app = create_app(settings)
-    admin = create_admin_app(app)
-    await serve_forever(
-        [
-            Listener(
-                "locator", app, locator.listen, locator.access_log, log_format=LocatorLogFormat
-            ),
-            Listener("admin", admin, settings.admin.listen),
-        ]
-    )
 
 
 # -- background work ------------------------------------------------------------------
