@@ -19,16 +19,15 @@ writes :meth:`to_json` to a file and each edge loads it with :meth:`from_json`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from signer.claims import Claims, subject_problem
 from signer.errors import RevocationListError
+from signer.fingerprints import FINGERPRINT_LENGTH, fingerprint, is_fingerprint
 
 __all__ = [
     "FINGERPRINT_LENGTH",
@@ -39,17 +38,7 @@ __all__ = [
     "fingerprint",
 ]
 
-#: Hex digits in a fingerprint: the first 16 bytes of SHA-256, enough that no two live
-#: tokens share one, short enough for a log column.
-FINGERPRINT_LENGTH = 32
-
-_FINGERPRINT = re.compile(rf"[0-9a-f]{{{FINGERPRINT_LENGTH}}}")
 _LIST_VERSION = 1
-
-
-def fingerprint(token: str) -> str:
-    """Names a token in logs and revocation lists without revealing it (sha256, 32 hex)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:FINGERPRINT_LENGTH]
 
 
 def _check_time(name: str, value: object) -> None:
@@ -87,7 +76,7 @@ class TokenRevocation:
     until: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.fingerprint, str) or not _FINGERPRINT.fullmatch(self.fingerprint):
+        if not is_fingerprint(self.fingerprint):
             raise RevocationListError(
                 f"fingerprint {self.fingerprint!r} is not {FINGERPRINT_LENGTH} lowercase hex"
                 " digits (see signer.fingerprint)"
