@@ -10,8 +10,11 @@ Two kinds of entry:
   never whole tokens, so an operator can revoke one leaked URL from the log).
 
 Every entry carries ``until``, the instant after which every token it covers is
-rejected as EXPIRED anyway: ``revoked_at + max_ttl + leeway``. :meth:`pruned` drops
-entries past it, so the list stays as short as the set of live tokens it shadows.
+rejected as EXPIRED anyway: ``revoked_at + max_ttl + leeway``. That holds because every
+token it covers was issued before the entry was made, and ``Signer.mint`` keeps each
+token's expiry within ``max_ttl`` of its issued-at, even one carrying an earlier
+issued-at than its minting time. :meth:`pruned` drops entries past it, so the list stays
+as short as the set of live tokens it shadows.
 
 The list is a value: building, pruning and JSON (de)serialisation do no I/O; a CLI
 writes :meth:`to_json` to a file and each edge loads it with :meth:`from_json`.

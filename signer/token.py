@@ -59,9 +59,10 @@ class Signer:
     ``keys`` maps key ids to secrets (UTF-8 text or bytes, at least 16 bytes); ``active``
     names the one that signs; every listed key verifies. ``leeway`` (seconds) forgives
     clock skew between the minting app and the edge at expiry; ``default_ttl`` is the
-    lifetime of a token minted without a ``ttl``; ``max_ttl`` caps any lifetime, which
-    bounds how long a revocation-list entry or a retired key must be kept. ``purpose``
-    picks the salt, so URL tokens and the locator's grants never verify as one another.
+    lifetime of a token minted without a ``ttl``; ``max_ttl`` caps any lifetime, counted
+    from the token's issued-at, which bounds how long a revocation-list entry or a retired
+    key must be kept. ``purpose`` picks the salt, so URL tokens and the locator's grants
+    never verify as one another.
     """
 
     __slots__ = ("_default_ttl", "_leeway", "_max_ttl", "_purpose", "_ring")
@@ -163,18 +164,37 @@ class Signer:
         ttl: float | None = None,
         ip: str | None = None,
         subject: str | None = None,
+        issued_at: float | None = None,
     ) -> str:
         """Signs a token granting ``scope`` (a decoded file path, or directory ending "/").
 
-        The token is issued at ``floor(now)`` and expires at ``ceil(now + ttl)``; ``ip``
-        binds it to an address or CIDR network, ``subject`` names the user for logs and
-        revocation. Raises ClaimError for a value no token may carry.
+        The token is issued at ``floor(issued_at)``, by default ``floor(now)``, and expires
+        at ``ceil(now + ttl)``; ``ip`` binds it to an address or CIDR network, ``subject``
+        names the user for logs and revocation. Raises ClaimError for a value no token may
+        carry.
+
+        A token minted on the strength of another (the locator's edge URL for a player's
+        grant) passes the other's ``issued_at``, in ``[0, now]``, so that revoking the
+        subject at any time after the grant was issued voids this token as well. Its
+        expiry must still lie within ``max_ttl`` of that ``issued_at``.
         """
         ttl = self._default_ttl if ttl is None else ttl
         if not math.isfinite(now) or now < 0:
             raise ClaimError(f"now must be finite unix seconds >= 0, got {now}")
         if not (math.isfinite(ttl) and 0 < ttl <= self._max_ttl):
             raise ClaimError(f"ttl {ttl} s is not within (0, {self._max_ttl:g}] s")
+        if issued_at is None:
+            issued_at = now
+        elif not (math.isfinite(issued_at) and 0 <= issued_at <= now):
+            raise ClaimError(f"issued_at {issued_at} is not unix seconds within [0, now {now}]")
+        elif now + ttl > issued_at + self._max_ttl:
+            # A revocation entry lapses max_ttl + leeway after it was made, so after the
+            # issued-at of every token it covers (signer.revocation); a token living longer
+            # would be served again once the entry was pruned.
+            raise ClaimError(
+                f"token issued at {issued_at} must expire by {issued_at + self._max_ttl}"
+                f" (max_ttl {self._max_ttl:g} s), not at now {now} + ttl {ttl} s"
+            )
         problem = scope_problem(scope)
         if problem is not None:
             raise ClaimError(f"scope {scope!r} {problem}")
@@ -185,7 +205,7 @@ class Signer:
         claims = Claims(
             scope=scope,
             expires_at=math.ceil(now + ttl),
-            issued_at=math.floor(now),
+            issued_at=math.floor(issued_at),
             key_id=self._ring.active,
             ip=None if ip is None else canonical_network(ip),
             subject=subject,

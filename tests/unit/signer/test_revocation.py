@@ -7,10 +7,12 @@ import json
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from signer import (
+    ClaimError,
+    Purpose,
     Reason,
     RevocationList,
     RevocationListError,
@@ -64,6 +66,19 @@ class TestBySubject:
         assert caught.value.detail == (
             f"subject 'user-1842' revoked at {NOW}; token issued at {NOW - 10}"
         )
+
+    def test_a_url_carrying_its_grants_issue_time_falls_with_the_grant(
+        self, signer: Signer
+    ) -> None:
+        grants = Signer(KEYS, "k1", purpose=Purpose.GRANT)
+        grant = grants.mint(CHAPTER, now=NOW - 600, ttl=3600, subject="user-1842")
+        issued_at = grants.verify(grant, SEGMENT, now=NOW).issued_at
+        url = signer.mint(CHAPTER, now=NOW, subject="user-1842", issued_at=issued_at)
+        undated = signer.mint(CHAPTER, now=NOW, subject="user-1842")
+        revoked = RevocationList().with_subject("user-1842", now=NOW - 300, max_ttl=DAY)
+        assert verdict(grants, grant, NOW + 1, revoked) is Reason.REVOKED
+        assert verdict(signer, url, NOW + 1, revoked) is Reason.REVOKED
+        assert verdict(signer, undated, NOW + 1, revoked) is None
 
     def test_until_covers_the_longest_token_and_the_leeway(self) -> None:
         (entry,) = RevocationList().with_subject("u", now=NOW + 0.5, max_ttl=7200, leeway=30)
@@ -132,6 +147,38 @@ class TestPruning:
             Reason.REVOKED,
             Reason.EXPIRED,
         }
+
+    @given(
+        grant_ttl=st.integers(min_value=1, max_value=DAY),
+        grant_age=st.integers(min_value=0, max_value=DAY + 30),
+        url_ttl=st.integers(min_value=1, max_value=DAY),
+        revoked_after=st.integers(min_value=0, max_value=2 * DAY),
+        checked_after=st.integers(min_value=0, max_value=3 * DAY),
+    )
+    def test_a_url_from_a_revoked_grant_never_verifies_even_after_pruning(
+        self, grant_ttl: int, grant_age: int, url_ttl: int, revoked_after: int, checked_after: int
+    ) -> None:
+        # The locator mints the URL while the grant still verifies, whether or not the
+        # subject has been revoked since: it does not read the revocation list.
+        assume(grant_age <= grant_ttl + 30)
+        grants = Signer(KEYS, "k1", purpose=Purpose.GRANT, max_ttl=DAY)
+        urls = Signer(KEYS, "k1", max_ttl=DAY)
+        grant = grants.mint(CHAPTER, now=NOW, ttl=grant_ttl, subject="s")
+        claims = grants.verify(grant, SEGMENT, now=NOW + grant_age)
+        try:
+            url = urls.mint(
+                CHAPTER, now=NOW + grant_age, ttl=url_ttl, subject="s", issued_at=claims.issued_at
+            )
+        except ClaimError:
+            # Refused only when the URL would outlive max_ttl counted from the grant.
+            assert grant_age + url_ttl > DAY
+            return
+        revoked_at = NOW + revoked_after
+        revoked = RevocationList().with_subject(
+            "s", now=revoked_at, max_ttl=urls.max_ttl, leeway=urls.leeway
+        )
+        now = max(revoked_at, NOW + grant_age) + checked_after
+        assert verdict(urls, url, now, revoked.pruned(now)) in {Reason.REVOKED, Reason.EXPIRED}
 
 
 class TestJson:

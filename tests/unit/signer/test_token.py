@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import itsdangerous
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from signer import (
@@ -34,6 +34,7 @@ SUBJECTS = st.text(
     st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=128
 )
 BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+MAX_TTL = 86400  # the Signer's default
 
 
 def rejected(
@@ -88,6 +89,55 @@ class TestRoundTrip:
         )
         assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)
         assert len(token) < 250
+
+    @pytest.mark.parametrize(
+        ("now", "issued_at", "expected"),
+        [
+            (NOW, NOW, NOW),
+            (NOW, NOW - 0.5, NOW - 1),
+            (NOW + 0.75, NOW + 0.25, NOW),
+            (NOW, NOW - 3600, NOW - 3600),
+            (NOW, NOW - MAX_TTL + 600, NOW - MAX_TTL + 600),
+            (10, 0, 0),
+        ],
+    )
+    def test_issued_at_may_be_an_earlier_time(
+        self, signer: Signer, now: float, issued_at: float, expected: int
+    ) -> None:
+        token = signer.mint(CHAPTER, now=now, ttl=600, issued_at=issued_at)
+        claims = signer.verify(token, SEGMENT, now=now)
+        assert (claims.issued_at, claims.expires_at) == (expected, math.ceil(now + 600))
+
+    @given(
+        now=st.floats(min_value=0, max_value=4e9),
+        ttl=st.integers(min_value=1, max_value=MAX_TTL),
+        share=st.floats(min_value=0, max_value=1),
+    )
+    def test_mint_with_issued_at_up_to_now_round_trips_it(
+        self, now: float, ttl: int, share: float
+    ) -> None:
+        issued_at = max(0.0, now - share * (MAX_TTL - ttl))
+        assume(now + ttl <= issued_at + MAX_TTL)
+        signer = Signer(KEYS, "k1")
+        claims = signer.verify(
+            signer.mint(CHAPTER, now=now, ttl=ttl, issued_at=issued_at), SEGMENT, now=now
+        )
+        assert claims.issued_at == math.floor(issued_at)
+        assert claims.expires_at == math.ceil(now + ttl)
+
+    @given(
+        issued_at=st.floats(min_value=NOW - 2 * MAX_TTL, max_value=NOW + MAX_TTL)
+        | st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0, NOW, NOW - MAX_TTL + 600])
+    )
+    def test_issued_at_is_taken_exactly_within_now_and_max_ttl(self, issued_at: float) -> None:
+        signer = Signer(KEYS, "k1")
+        fits = 0 <= issued_at <= NOW and issued_at + MAX_TTL >= NOW + 600
+        if fits:
+            token = signer.mint(CHAPTER, now=NOW, ttl=600, issued_at=issued_at)
+            assert signer.verify(token, SEGMENT, now=NOW).issued_at == math.floor(issued_at)
+        else:
+            with pytest.raises(ClaimError, match="issued"):
+                signer.mint(CHAPTER, now=NOW, ttl=600, issued_at=issued_at)
 
     @given(scope=SCOPES, leaf=SEGMENT_NAMES, subject=st.none() | SUBJECTS)
     def test_any_scope_and_subject_round_trip(
@@ -377,6 +427,17 @@ class TestMintRefuses:
             ({"subject": ""}, "subject '' is empty"),
             ({"subject": "user\n42"}, "control character"),
             ({"subject": "u" * 129}, "over the limit of 128"),
+            ({"issued_at": math.nan}, f"issued_at nan is not unix seconds within [0, now {NOW}]"),
+            ({"issued_at": math.inf}, "issued_at inf is not unix seconds"),
+            ({"issued_at": -1}, "issued_at -1 is not unix seconds"),
+            ({"issued_at": NOW + 1}, f"issued_at {NOW + 1} is not unix seconds"),
+            ({"issued_at": NOW + 0.001}, f"issued_at {NOW + 0.001} is not unix seconds"),
+            (
+                {"issued_at": NOW - MAX_TTL, "ttl": 60},
+                f"token issued at {NOW - MAX_TTL} must expire by {NOW} (max_ttl 86400 s),"
+                f" not at now {NOW} + ttl 60 s",
+            ),
+            ({"issued_at": NOW - MAX_TTL + 7199}, "must expire by"),
         ],
     )
     def test_bad_claims(self, signer: Signer, kwargs: dict[str, Any], message: str) -> None:
