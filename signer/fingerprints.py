@@ -1,7 +1,7 @@
 """Naming a token without revealing it: the fingerprint logs and revocation lists use.
 
-A logged token is a working URL until it expires, so logs, revocation lists and a token's
-record of the token it was minted from all carry the fingerprint instead.
+A logged token is a working URL until it expires, so logs, revocation lists and the
+``parent`` a token names (the token it was minted from) all carry the fingerprint.
 """
 
 from __future__ import annotations

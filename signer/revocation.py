@@ -7,7 +7,9 @@ Two kinds of entry:
   so the app must also stop minting for S. ``issued_at`` is whole seconds, so a token
   minted in the same second as the revocation is void too.
 * **by token** — one token, named by its :func:`fingerprint` (the edge logs fingerprints,
-  never whole tokens, so an operator can revoke one leaked URL from the log).
+  never whole tokens, so an operator can revoke one leaked URL from the log), and every
+  token that names it as its ``parent``: revoking a grant voids the edge URLs the
+  locator minted from it. Only the direct parent counts, not the parent's parent.
 
 Every entry carries ``until``, the instant after which every token it covers is
 rejected as EXPIRED anyway: ``revoked_at + max_ttl + leeway``. That holds because every
@@ -73,7 +75,7 @@ class SubjectRevocation:
 
 @dataclass(frozen=True, slots=True)
 class TokenRevocation:
-    """Voids the one token whose :func:`fingerprint` is ``fingerprint``."""
+    """Voids the token whose :func:`fingerprint` is ``fingerprint``, and its children."""
 
     fingerprint: str
     until: int
@@ -147,9 +149,14 @@ class RevocationList:
         return f"RevocationList({len(self._subjects)} subjects, {len(self._tokens)} tokens)"
 
     def match(self, token: str, claims: Claims) -> Revocation | None:
-        """The entry that voids ``token`` (whose verified claims are given), or None."""
+        """The entry that voids ``token`` (whose verified claims are given), or None.
+
+        A token entry matches the token it names, or failing that the token's parent.
+        """
         if self._tokens:
             by_token = self._tokens.get(fingerprint(token))
+            if by_token is None and claims.parent is not None:
+                by_token = self._tokens.get(claims.parent)
             if by_token is not None:
                 return by_token
         if claims.subject is not None:

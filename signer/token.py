@@ -32,6 +32,7 @@ from urllib.parse import quote
 from signer.address import canonical_network, ip_problem
 from signer.claims import Claims, subject_problem
 from signer.errors import ClaimError, KeyConfigError, Reason, TokenRejected
+from signer.fingerprints import FINGERPRINT_LENGTH, is_fingerprint
 from signer.keys import KeyRing, Purpose
 from signer.revocation import RevocationList, SubjectRevocation
 from signer.scope import in_scope, path_problem, scope_problem, shown_path
@@ -40,7 +41,10 @@ __all__ = ["MAX_TOKEN_LENGTH", "Signer"]
 
 #: Longest token accepted, in characters. A token is one URL path segment; nginx's default
 #: large_client_header_buffers (8 KiB) and the 8000-octet request line RFC 9112 asks for
-#: leave room for a 2 KiB token plus the path. A typical token is 120 to 250 characters.
+#: leave room for a 2 KiB token plus the path. A typical token is 120 to 330 characters:
+#: the locator's URL for a grant, with a 60-character scope, a UUID subject, a /64 binding
+#: and a parent, is 303 under key id "2025-01" (328 under a 32-character one), leaving
+#: 1745 (1720) for longer or non-ASCII scopes. A parent adds 47 characters.
 #: https://www.rfc-editor.org/rfc/rfc9112#section-3
 MAX_TOKEN_LENGTH = 2048
 
@@ -165,6 +169,7 @@ class Signer:
         ip: str | None = None,
         subject: str | None = None,
         issued_at: float | None = None,
+        parent: str | None = None,
     ) -> str:
         """Signs a token granting ``scope`` (a decoded file path, or directory ending "/").
 
@@ -175,8 +180,12 @@ class Signer:
 
         A token minted on the strength of another (the locator's edge URL for a player's
         grant) passes the other's ``issued_at``, in ``[0, now]``, so that revoking the
-        subject at any time after the grant was issued voids this token as well. Its
-        expiry must still lie within ``max_ttl`` of that ``issued_at``.
+        subject at any time after the grant was issued voids this token as well; its
+        expiry must still lie within ``max_ttl`` of that ``issued_at``. It also passes the
+        other's :func:`~signer.fingerprint` as ``parent``, so that revoking the grant by
+        token voids this one too. Pass both: the revocation entry is kept only ``max_ttl``
+        after it is made, which outlasts this token only when it counts from the grant's
+        ``issued_at``.
         """
         ttl = self._default_ttl if ttl is None else ttl
         if not math.isfinite(now) or now < 0:
@@ -202,6 +211,12 @@ class Signer:
             problem = subject_problem(subject)
             if problem is not None:
                 raise ClaimError(f"subject {subject!r} {problem}")
+        if parent is not None and not is_fingerprint(parent):
+            # Not echoed: a caller who passes the grant itself would log a working credential.
+            raise ClaimError(
+                f"parent is not a fingerprint ({FINGERPRINT_LENGTH} lowercase hex digits, see"
+                f" signer.fingerprint); got {len(parent)} characters"
+            )
         claims = Claims(
             scope=scope,
             expires_at=math.ceil(now + ttl),
@@ -209,6 +224,7 @@ class Signer:
             key_id=self._ring.active,
             ip=None if ip is None else canonical_network(ip),
             subject=subject,
+            parent=parent,
         )
         payload = base64.urlsafe_b64encode(claims.to_payload()).rstrip(b"=")
         token = self._ring.active_signer.sign(
@@ -316,6 +332,8 @@ class Signer:
                     f"subject {entry.subject!r} revoked at {entry.revoked_at};"
                     f" token issued at {claims.issued_at}",
                 )
+            if entry is not None and entry.fingerprint == claims.parent:
+                raise TokenRejected(Reason.REVOKED, f"parent token {entry.fingerprint} revoked")
             if entry is not None:
                 raise TokenRejected(Reason.REVOKED, f"token {entry.fingerprint} revoked")
         problem = path_problem(path)

@@ -109,6 +109,57 @@ class TestByToken:
             TokenRevocation(bad, NOW)
 
 
+class TestByParent:
+    def test_revoking_a_grant_voids_the_urls_minted_from_it(self, signer: Signer) -> None:
+        grants = Signer(KEYS, "k1", purpose=Purpose.GRANT)
+        grant = grants.mint(CHAPTER, now=NOW - 60, subject="user-1842")
+        other_grant = grants.mint(CHAPTER, now=NOW - 59, subject="user-1842")
+        url = signer.mint(CHAPTER, now=NOW, subject="user-1842", parent=fingerprint(grant))
+        sibling = signer.mint(
+            CHAPTER, now=NOW, subject="user-1842", parent=fingerprint(other_grant)
+        )
+        orphan = signer.mint(CHAPTER, now=NOW, subject="user-1842")
+        revoked = RevocationList().with_token(fingerprint(grant), now=NOW, max_ttl=DAY)
+        assert verdict(grants, grant, NOW + 5, revoked) is Reason.REVOKED
+        assert verdict(signer, url, NOW + 5, revoked) is Reason.REVOKED
+        assert verdict(signer, sibling, NOW + 5, revoked) is None
+        assert verdict(signer, orphan, NOW + 5, revoked) is None
+
+    def test_detail_names_the_parent(self, signer: Signer) -> None:
+        parent = fingerprint("k1.a-grant.signature")
+        token = signer.mint(CHAPTER, now=NOW, parent=parent)
+        revoked = RevocationList().with_token(parent, now=NOW, max_ttl=DAY)
+        with pytest.raises(TokenRejected) as caught:
+            signer.verify(token, SEGMENT, now=NOW, revoked=revoked)
+        assert caught.value.detail == f"parent token {parent} revoked"
+
+    def test_only_the_direct_parent_counts(self, signer: Signer) -> None:
+        grandparent = fingerprint("k1.a-grant.signature")
+        child = signer.mint(CHAPTER, now=NOW, parent=grandparent)
+        grandchild = signer.mint(CHAPTER, now=NOW, parent=fingerprint(child))
+        revoked = RevocationList().with_token(grandparent, now=NOW, max_ttl=DAY)
+        assert verdict(signer, child, NOW, revoked) is Reason.REVOKED
+        assert verdict(signer, grandchild, NOW, revoked) is None
+
+    @given(
+        parent=st.text("0123456789abcdef", min_size=32, max_size=32),
+        other=st.text("0123456789abcdef", min_size=32, max_size=32),
+    )
+    def test_a_token_with_a_parent_is_revoked_by_its_parents_fingerprint_and_its_own(
+        self, parent: str, other: str
+    ) -> None:
+        signer = Signer(KEYS, "k1")
+        token = signer.mint(CHAPTER, now=NOW, parent=parent)
+        claims = signer.verify(token, SEGMENT, now=NOW)
+        own = fingerprint(token)
+        for named in (parent, own):
+            entry = TokenRevocation(named, NOW + DAY)
+            assert RevocationList([entry]).match(token, claims) == entry
+            assert verdict(signer, token, NOW, RevocationList([entry])) is Reason.REVOKED
+        if other not in (parent, own):
+            assert RevocationList([TokenRevocation(other, NOW + DAY)]).match(token, claims) is None
+
+
 class TestPruning:
     def test_drops_only_entries_whose_tokens_all_expired(self) -> None:
         entries = RevocationList(
@@ -149,6 +200,7 @@ class TestPruning:
         }
 
     @given(
+        by_token=st.booleans(),
         grant_ttl=st.integers(min_value=1, max_value=DAY),
         grant_age=st.integers(min_value=0, max_value=DAY + 30),
         url_ttl=st.integers(min_value=1, max_value=DAY),
@@ -156,7 +208,13 @@ class TestPruning:
         checked_after=st.integers(min_value=0, max_value=3 * DAY),
     )
     def test_a_url_from_a_revoked_grant_never_verifies_even_after_pruning(
-        self, grant_ttl: int, grant_age: int, url_ttl: int, revoked_after: int, checked_after: int
+        self,
+        by_token: bool,
+        grant_ttl: int,
+        grant_age: int,
+        url_ttl: int,
+        revoked_after: int,
+        checked_after: int,
     ) -> None:
         # The locator mints the URL while the grant still verifies, whether or not the
         # subject has been revoked since: it does not read the revocation list.
@@ -167,16 +225,23 @@ class TestPruning:
         claims = grants.verify(grant, SEGMENT, now=NOW + grant_age)
         try:
             url = urls.mint(
-                CHAPTER, now=NOW + grant_age, ttl=url_ttl, subject="s", issued_at=claims.issued_at
+                CHAPTER,
+                now=NOW + grant_age,
+                ttl=url_ttl,
+                subject="s",
+                issued_at=claims.issued_at,
+                parent=fingerprint(grant),
             )
         except ClaimError:
             # Refused only when the URL would outlive max_ttl counted from the grant.
             assert grant_age + url_ttl > DAY
             return
         revoked_at = NOW + revoked_after
-        revoked = RevocationList().with_subject(
-            "s", now=revoked_at, max_ttl=urls.max_ttl, leeway=urls.leeway
-        )
+        timing = {"now": revoked_at, "max_ttl": urls.max_ttl, "leeway": urls.leeway}
+        if by_token:
+            revoked = RevocationList().with_token(fingerprint(grant), **timing)
+        else:
+            revoked = RevocationList().with_subject("s", **timing)
         now = max(revoked_at, NOW + grant_age) + checked_after
         assert verdict(urls, url, now, revoked.pruned(now)) in {Reason.REVOKED, Reason.EXPIRED}
 
