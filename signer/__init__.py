@@ -16,14 +16,9 @@ from signer.errors import (
     SignerError,
     TokenRejected,
 )
+from signer.fingerprints import fingerprint
 from signer.keys import Purpose
-from signer.revocation import (
-    Revocation,
-    RevocationList,
-    SubjectRevocation,
-    TokenRevocation,
-    fingerprint,
-)
+from signer.revocation import Revocation, RevocationList, SubjectRevocation, TokenRevocation
 from signer.scope import in_scope, normalise_path
 from signer.token import MAX_TOKEN_LENGTH, Signer
 

@@ -1,14 +1,22 @@
-"""What a token grants, and the compact payload that carries it (format version 1).
+"""What a token grants, and the compact payload that carries it (format versions 1 and 2).
 
-The payload is a JSON array of six elements, in this order, serialised with no
-whitespace and encoded as UTF-8::
+The payload is a JSON array serialised with no whitespace and encoded as UTF-8. A token
+that names no parent is format version 1, six elements in this order::
 
     [1, scope, expires_at, issued_at, ip, subject]
 
-``1`` is the format version, the two times are integer unix seconds, ``ip`` and
-``subject`` are strings or ``null``. Strings hold no control characters, so the only
-escapes JSON needs are ``\\"`` and ``\\\\``; every other character, non-ASCII included, is
-written as itself. ``docs/signed-urls.md`` gives the byte-exact rules for other languages.
+and a token minted on the strength of another (the locator's edge URL for a grant) is
+format version 2, the same fields with the other token's fingerprint appended::
+
+    [2, scope, expires_at, issued_at, ip, subject, parent]
+
+The two times are integer unix seconds, ``ip`` and ``subject`` are strings or ``null``,
+``parent`` is always a fingerprint string (a token without one is version 1, so every
+set of claims has exactly one payload). Keeping version 1 for tokens without a parent
+leaves them byte for byte what they were before version 2, for minters elsewhere too.
+Strings hold no control characters, so the only escapes JSON needs are ``\\"`` and
+``\\\\``; every other character, non-ASCII included, is written as itself.
+``docs/signed-urls.md`` gives the byte-exact rules for other languages.
 """
 
 from __future__ import annotations
@@ -19,17 +27,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from signer.errors import Reason, TokenRejected
+from signer.fingerprints import FINGERPRINT_LENGTH, is_fingerprint
 from signer.scope import scope_problem
 
-__all__ = ["FORMAT_VERSION", "MAX_SUBJECT_LENGTH", "Claims", "subject_problem"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAX_SUBJECT_LENGTH",
+    "PARENT_FORMAT_VERSION",
+    "Claims",
+    "subject_problem",
+]
 
+#: The payload format of a token without a parent, and of one with a parent.
 FORMAT_VERSION = 1
+PARENT_FORMAT_VERSION = 2
+
+# Elements in the payload array of each format version.
+_LENGTHS = {FORMAT_VERSION: 6, PARENT_FORMAT_VERSION: 7}
 
 #: Longest subject accepted, in characters: room for a UUID, an e-mail address or a
 #: "tenant:user" pair, while keeping the token short.
 MAX_SUBJECT_LENGTH = 128
-
-_FIELDS = ("version", "scope", "expires_at", "issued_at", "ip", "subject")
 
 # Control characters would need JSON escapes whose spelling differs between libraries
 # (\n or \u000a, \u001F or \u001f), breaking byte-for-byte minting elsewhere, and they
@@ -56,7 +74,9 @@ class Claims:
     ``scope`` is a file path or a directory ending in "/"; ``expires_at`` and
     ``issued_at`` are unix seconds; ``key_id`` names the key that signed it; ``ip`` is the
     address or CIDR the token is bound to, if any; ``subject`` is the opaque user id the
-    web app put in, for logs and per-student revocation.
+    web app put in, for logs and per-student revocation; ``parent`` is the fingerprint of
+    the token this one was minted from (the grant behind a locator's URL), so that
+    revoking that token voids this one too.
     """
 
     scope: str
@@ -65,11 +85,18 @@ class Claims:
     key_id: str
     ip: str | None = None
     subject: str | None = None
+    parent: str | None = None
 
     def to_payload(self) -> bytes:
-        """Encodes the claims (all but the key id) as the canonical version-1 payload."""
-        fields = [FORMAT_VERSION, self.scope, self.expires_at, self.issued_at]
+        """Encodes the claims (all but the key id) as the canonical payload.
+
+        Version 1 without a parent, version 2 with one.
+        """
+        fields: list[object] = [FORMAT_VERSION, self.scope, self.expires_at, self.issued_at]
         fields += [self.ip, self.subject]
+        if self.parent is not None:
+            fields[0] = PARENT_FORMAT_VERSION
+            fields.append(self.parent)
         return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -79,11 +106,26 @@ class Claims:
             fields = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
         except ValueError as exc:
             raise _malformed(f"payload is not UTF-8 JSON: {exc}") from None
-        if not isinstance(fields, list) or len(fields) != len(_FIELDS):
-            raise _malformed(f"payload is not a JSON array of {len(_FIELDS)} elements")
-        version, scope, expires_at, issued_at, ip, subject = fields
-        if not _is_int(version) or version != FORMAT_VERSION:
-            raise _malformed(f"payload format version {version!r} is not {FORMAT_VERSION}")
+        if not isinstance(fields, list) or not fields:
+            raise _malformed("payload is not a JSON array starting with a format version")
+        version = fields[0]
+        length = _LENGTHS.get(version) if _is_int(version) else None
+        if length is None:
+            raise _malformed(
+                f"payload format version {version!r} is not"
+                f" {FORMAT_VERSION} or {PARENT_FORMAT_VERSION}"
+            )
+        if len(fields) != length:
+            raise _malformed(
+                f"payload of format version {version} is an array of {len(fields)} elements,"
+                f" not {length}"
+            )
+        _, scope, expires_at, issued_at, ip, subject, *rest = fields
+        parent = rest[0] if rest else None
+        if rest and not is_fingerprint(parent):
+            raise _malformed(
+                f"payload parent is not a fingerprint ({FINGERPRINT_LENGTH} lowercase hex digits)"
+            )
         if not isinstance(scope, str):
             raise _malformed(f"payload scope {scope!r} is not a string")
         problem = scope_problem(scope)
@@ -99,7 +141,7 @@ class Claims:
             not isinstance(subject, str) or subject_problem(subject) is not None
         ):
             raise _malformed("payload subject is not a usable string or null")
-        return cls(scope, expires_at, issued_at, key_id, ip, subject)
+        return cls(scope, expires_at, issued_at, key_id, ip, subject, parent)
 
 
 def _is_int(value: Any) -> bool:

@@ -7,11 +7,16 @@ Two kinds of entry:
   so the app must also stop minting for S. ``issued_at`` is whole seconds, so a token
   minted in the same second as the revocation is void too.
 * **by token** — one token, named by its :func:`fingerprint` (the edge logs fingerprints,
-  never whole tokens, so an operator can revoke one leaked URL from the log).
+  never whole tokens, so an operator can revoke one leaked URL from the log), and every
+  token that names it as its ``parent``: revoking a grant voids the edge URLs the
+  locator minted from it. Only the direct parent counts, not the parent's parent.
 
 Every entry carries ``until``, the instant after which every token it covers is
-rejected as EXPIRED anyway: ``revoked_at + max_ttl + leeway``. :meth:`pruned` drops
-entries past it, so the list stays as short as the set of live tokens it shadows.
+rejected as EXPIRED anyway: ``revoked_at + max_ttl + leeway``. That holds because every
+token it covers was issued before the entry was made, and ``Signer.mint`` keeps each
+token's expiry within ``max_ttl`` of its issued-at, even one carrying an earlier
+issued-at than its minting time. :meth:`pruned` drops entries past it, so the list stays
+as short as the set of live tokens it shadows.
 
 The list is a value: building, pruning and JSON (de)serialisation do no I/O; a CLI
 writes :meth:`to_json` to a file and each edge loads it with :meth:`from_json`.
@@ -19,16 +24,15 @@ writes :meth:`to_json` to a file and each edge loads it with :meth:`from_json`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from signer.claims import Claims, subject_problem
 from signer.errors import RevocationListError
+from signer.fingerprints import FINGERPRINT_LENGTH, fingerprint, is_fingerprint
 
 __all__ = [
     "FINGERPRINT_LENGTH",
@@ -39,17 +43,7 @@ __all__ = [
     "fingerprint",
 ]
 
-#: Hex digits in a fingerprint: the first 16 bytes of SHA-256, enough that no two live
-#: tokens share one, short enough for a log column.
-FINGERPRINT_LENGTH = 32
-
-_FINGERPRINT = re.compile(rf"[0-9a-f]{{{FINGERPRINT_LENGTH}}}")
 _LIST_VERSION = 1
-
-
-def fingerprint(token: str) -> str:
-    """Names a token in logs and revocation lists without revealing it (sha256, 32 hex)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:FINGERPRINT_LENGTH]
 
 
 def _check_time(name: str, value: object) -> None:
@@ -81,13 +75,13 @@ class SubjectRevocation:
 
 @dataclass(frozen=True, slots=True)
 class TokenRevocation:
-    """Voids the one token whose :func:`fingerprint` is ``fingerprint``."""
+    """Voids the token whose :func:`fingerprint` is ``fingerprint``, and its children."""
 
     fingerprint: str
     until: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.fingerprint, str) or not _FINGERPRINT.fullmatch(self.fingerprint):
+        if not is_fingerprint(self.fingerprint):
             raise RevocationListError(
                 f"fingerprint {self.fingerprint!r} is not {FINGERPRINT_LENGTH} lowercase hex"
                 " digits (see signer.fingerprint)"
@@ -155,9 +149,14 @@ class RevocationList:
         return f"RevocationList({len(self._subjects)} subjects, {len(self._tokens)} tokens)"
 
     def match(self, token: str, claims: Claims) -> Revocation | None:
-        """The entry that voids ``token`` (whose verified claims are given), or None."""
+        """The entry that voids ``token`` (whose verified claims are given), or None.
+
+        A token entry matches the token it names, or failing that the token's parent.
+        """
         if self._tokens:
             by_token = self._tokens.get(fingerprint(token))
+            if by_token is None and claims.parent is not None:
+                by_token = self._tokens.get(claims.parent)
             if by_token is not None:
                 return by_token
         if claims.subject is not None:

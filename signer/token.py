@@ -32,6 +32,7 @@ from urllib.parse import quote
 from signer.address import canonical_network, ip_problem
 from signer.claims import Claims, subject_problem
 from signer.errors import ClaimError, KeyConfigError, Reason, TokenRejected
+from signer.fingerprints import FINGERPRINT_LENGTH, is_fingerprint
 from signer.keys import KeyRing, Purpose
 from signer.revocation import RevocationList, SubjectRevocation
 from signer.scope import in_scope, path_problem, scope_problem, shown_path
@@ -40,7 +41,10 @@ __all__ = ["MAX_TOKEN_LENGTH", "Signer"]
 
 #: Longest token accepted, in characters. A token is one URL path segment; nginx's default
 #: large_client_header_buffers (8 KiB) and the 8000-octet request line RFC 9112 asks for
-#: leave room for a 2 KiB token plus the path. A typical token is 120 to 250 characters.
+#: leave room for a 2 KiB token plus the path. A typical token is 120 to 330 characters:
+#: the locator's URL for a grant, with a 60-character scope, a UUID subject, a /64 binding
+#: and a parent, is 303 under key id "2025-01" (328 under a 32-character one), leaving
+#: 1745 (1720) for longer or non-ASCII scopes. A parent adds 47 characters.
 #: https://www.rfc-editor.org/rfc/rfc9112#section-3
 MAX_TOKEN_LENGTH = 2048
 
@@ -59,9 +63,10 @@ class Signer:
     ``keys`` maps key ids to secrets (UTF-8 text or bytes, at least 16 bytes); ``active``
     names the one that signs; every listed key verifies. ``leeway`` (seconds) forgives
     clock skew between the minting app and the edge at expiry; ``default_ttl`` is the
-    lifetime of a token minted without a ``ttl``; ``max_ttl`` caps any lifetime, which
-    bounds how long a revocation-list entry or a retired key must be kept. ``purpose``
-    picks the salt, so URL tokens and the locator's grants never verify as one another.
+    lifetime of a token minted without a ``ttl``; ``max_ttl`` caps any lifetime, counted
+    from the token's issued-at, which bounds how long a revocation-list entry or a retired
+    key must be kept. ``purpose`` picks the salt, so URL tokens and the locator's grants
+    never verify as one another.
     """
 
     __slots__ = ("_default_ttl", "_leeway", "_max_ttl", "_purpose", "_ring")
@@ -163,18 +168,42 @@ class Signer:
         ttl: float | None = None,
         ip: str | None = None,
         subject: str | None = None,
+        issued_at: float | None = None,
+        parent: str | None = None,
     ) -> str:
         """Signs a token granting ``scope`` (a decoded file path, or directory ending "/").
 
-        The token is issued at ``floor(now)`` and expires at ``ceil(now + ttl)``; ``ip``
-        binds it to an address or CIDR network, ``subject`` names the user for logs and
-        revocation. Raises ClaimError for a value no token may carry.
+        The token is issued at ``floor(issued_at)``, by default ``floor(now)``, and expires
+        at ``ceil(now + ttl)``; ``ip`` binds it to an address or CIDR network, ``subject``
+        names the user for logs and revocation. Raises ClaimError for a value no token may
+        carry.
+
+        A token minted on the strength of another (the locator's edge URL for a player's
+        grant) passes the other's ``issued_at``, in ``[0, now]``, so that revoking the
+        subject at any time after the grant was issued voids this token as well; its
+        expiry must still lie within ``max_ttl`` of that ``issued_at``. It also passes the
+        other's :func:`~signer.fingerprint` as ``parent``, so that revoking the grant by
+        token voids this one too. Pass both: the revocation entry is kept only ``max_ttl``
+        after it is made, which outlasts this token only when it counts from the grant's
+        ``issued_at``.
         """
         ttl = self._default_ttl if ttl is None else ttl
         if not math.isfinite(now) or now < 0:
             raise ClaimError(f"now must be finite unix seconds >= 0, got {now}")
         if not (math.isfinite(ttl) and 0 < ttl <= self._max_ttl):
             raise ClaimError(f"ttl {ttl} s is not within (0, {self._max_ttl:g}] s")
+        if issued_at is None:
+            issued_at = now
+        elif not (math.isfinite(issued_at) and 0 <= issued_at <= now):
+            raise ClaimError(f"issued_at {issued_at} is not unix seconds within [0, now {now}]")
+        elif now + ttl > issued_at + self._max_ttl:
+            # A revocation entry lapses max_ttl + leeway after it was made, so after the
+            # issued-at of every token it covers (signer.revocation); a token living longer
+            # would be served again once the entry was pruned.
+            raise ClaimError(
+                f"token issued at {issued_at} must expire by {issued_at + self._max_ttl}"
+                f" (max_ttl {self._max_ttl:g} s), not at now {now} + ttl {ttl} s"
+            )
         problem = scope_problem(scope)
         if problem is not None:
             raise ClaimError(f"scope {scope!r} {problem}")
@@ -182,13 +211,20 @@ class Signer:
             problem = subject_problem(subject)
             if problem is not None:
                 raise ClaimError(f"subject {subject!r} {problem}")
+        if parent is not None and not is_fingerprint(parent):
+            # Not echoed: a caller who passes the grant itself would log a working credential.
+            raise ClaimError(
+                f"parent is not a fingerprint ({FINGERPRINT_LENGTH} lowercase hex digits, see"
+                f" signer.fingerprint); got {len(parent)} characters"
+            )
         claims = Claims(
             scope=scope,
             expires_at=math.ceil(now + ttl),
-            issued_at=math.floor(now),
+            issued_at=math.floor(issued_at),
             key_id=self._ring.active,
             ip=None if ip is None else canonical_network(ip),
             subject=subject,
+            parent=parent,
         )
         payload = base64.urlsafe_b64encode(claims.to_payload()).rstrip(b"=")
         token = self._ring.active_signer.sign(
@@ -296,6 +332,8 @@ class Signer:
                     f"subject {entry.subject!r} revoked at {entry.revoked_at};"
                     f" token issued at {claims.issued_at}",
                 )
+            if entry is not None and entry.fingerprint == claims.parent:
+                raise TokenRejected(Reason.REVOKED, f"parent token {entry.fingerprint} revoked")
             if entry is not None:
                 raise TokenRejected(Reason.REVOKED, f"token {entry.fingerprint} revoked")
         problem = path_problem(path)

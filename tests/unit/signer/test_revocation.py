@@ -7,10 +7,12 @@ import json
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from signer import (
+    ClaimError,
+    Purpose,
     Reason,
     RevocationList,
     RevocationListError,
@@ -65,6 +67,19 @@ class TestBySubject:
             f"subject 'user-1842' revoked at {NOW}; token issued at {NOW - 10}"
         )
 
+    def test_a_url_carrying_its_grants_issue_time_falls_with_the_grant(
+        self, signer: Signer
+    ) -> None:
+        grants = Signer(KEYS, "k1", purpose=Purpose.GRANT)
+        grant = grants.mint(CHAPTER, now=NOW - 600, ttl=3600, subject="user-1842")
+        issued_at = grants.verify(grant, SEGMENT, now=NOW).issued_at
+        url = signer.mint(CHAPTER, now=NOW, subject="user-1842", issued_at=issued_at)
+        undated = signer.mint(CHAPTER, now=NOW, subject="user-1842")
+        revoked = RevocationList().with_subject("user-1842", now=NOW - 300, max_ttl=DAY)
+        assert verdict(grants, grant, NOW + 1, revoked) is Reason.REVOKED
+        assert verdict(signer, url, NOW + 1, revoked) is Reason.REVOKED
+        assert verdict(signer, undated, NOW + 1, revoked) is None
+
     def test_until_covers_the_longest_token_and_the_leeway(self) -> None:
         (entry,) = RevocationList().with_subject("u", now=NOW + 0.5, max_ttl=7200, leeway=30)
         assert entry == SubjectRevocation("u", revoked_at=NOW, until=NOW + 7231)
@@ -92,6 +107,57 @@ class TestByToken:
     def test_fingerprint_shape_is_checked(self, bad: str) -> None:
         with pytest.raises(RevocationListError, match="32 lowercase hex"):
             TokenRevocation(bad, NOW)
+
+
+class TestByParent:
+    def test_revoking_a_grant_voids_the_urls_minted_from_it(self, signer: Signer) -> None:
+        grants = Signer(KEYS, "k1", purpose=Purpose.GRANT)
+        grant = grants.mint(CHAPTER, now=NOW - 60, subject="user-1842")
+        other_grant = grants.mint(CHAPTER, now=NOW - 59, subject="user-1842")
+        url = signer.mint(CHAPTER, now=NOW, subject="user-1842", parent=fingerprint(grant))
+        sibling = signer.mint(
+            CHAPTER, now=NOW, subject="user-1842", parent=fingerprint(other_grant)
+        )
+        orphan = signer.mint(CHAPTER, now=NOW, subject="user-1842")
+        revoked = RevocationList().with_token(fingerprint(grant), now=NOW, max_ttl=DAY)
+        assert verdict(grants, grant, NOW + 5, revoked) is Reason.REVOKED
+        assert verdict(signer, url, NOW + 5, revoked) is Reason.REVOKED
+        assert verdict(signer, sibling, NOW + 5, revoked) is None
+        assert verdict(signer, orphan, NOW + 5, revoked) is None
+
+    def test_detail_names_the_parent(self, signer: Signer) -> None:
+        parent = fingerprint("k1.a-grant.signature")
+        token = signer.mint(CHAPTER, now=NOW, parent=parent)
+        revoked = RevocationList().with_token(parent, now=NOW, max_ttl=DAY)
+        with pytest.raises(TokenRejected) as caught:
+            signer.verify(token, SEGMENT, now=NOW, revoked=revoked)
+        assert caught.value.detail == f"parent token {parent} revoked"
+
+    def test_only_the_direct_parent_counts(self, signer: Signer) -> None:
+        grandparent = fingerprint("k1.a-grant.signature")
+        child = signer.mint(CHAPTER, now=NOW, parent=grandparent)
+        grandchild = signer.mint(CHAPTER, now=NOW, parent=fingerprint(child))
+        revoked = RevocationList().with_token(grandparent, now=NOW, max_ttl=DAY)
+        assert verdict(signer, child, NOW, revoked) is Reason.REVOKED
+        assert verdict(signer, grandchild, NOW, revoked) is None
+
+    @given(
+        parent=st.text("0123456789abcdef", min_size=32, max_size=32),
+        other=st.text("0123456789abcdef", min_size=32, max_size=32),
+    )
+    def test_a_token_with_a_parent_is_revoked_by_its_parents_fingerprint_and_its_own(
+        self, parent: str, other: str
+    ) -> None:
+        signer = Signer(KEYS, "k1")
+        token = signer.mint(CHAPTER, now=NOW, parent=parent)
+        claims = signer.verify(token, SEGMENT, now=NOW)
+        own = fingerprint(token)
+        for named in (parent, own):
+            entry = TokenRevocation(named, NOW + DAY)
+            assert RevocationList([entry]).match(token, claims) == entry
+            assert verdict(signer, token, NOW, RevocationList([entry])) is Reason.REVOKED
+        if other not in (parent, own):
+            assert RevocationList([TokenRevocation(other, NOW + DAY)]).match(token, claims) is None
 
 
 class TestPruning:
@@ -132,6 +198,52 @@ class TestPruning:
             Reason.REVOKED,
             Reason.EXPIRED,
         }
+
+    @given(
+        by_token=st.booleans(),
+        grant_ttl=st.integers(min_value=1, max_value=DAY),
+        grant_age=st.integers(min_value=0, max_value=DAY + 30),
+        url_ttl=st.integers(min_value=1, max_value=DAY),
+        revoked_after=st.integers(min_value=0, max_value=2 * DAY),
+        checked_after=st.integers(min_value=0, max_value=3 * DAY),
+    )
+    def test_a_url_from_a_revoked_grant_never_verifies_even_after_pruning(
+        self,
+        by_token: bool,
+        grant_ttl: int,
+        grant_age: int,
+        url_ttl: int,
+        revoked_after: int,
+        checked_after: int,
+    ) -> None:
+        # The locator mints the URL while the grant still verifies, whether or not the
+        # subject has been revoked since: it does not read the revocation list.
+        assume(grant_age <= grant_ttl + 30)
+        grants = Signer(KEYS, "k1", purpose=Purpose.GRANT, max_ttl=DAY)
+        urls = Signer(KEYS, "k1", max_ttl=DAY)
+        grant = grants.mint(CHAPTER, now=NOW, ttl=grant_ttl, subject="s")
+        claims = grants.verify(grant, SEGMENT, now=NOW + grant_age)
+        try:
+            url = urls.mint(
+                CHAPTER,
+                now=NOW + grant_age,
+                ttl=url_ttl,
+                subject="s",
+                issued_at=claims.issued_at,
+                parent=fingerprint(grant),
+            )
+        except ClaimError:
+            # Refused only when the URL would outlive max_ttl counted from the grant.
+            assert grant_age + url_ttl > DAY
+            return
+        revoked_at = NOW + revoked_after
+        timing = {"now": revoked_at, "max_ttl": urls.max_ttl, "leeway": urls.leeway}
+        if by_token:
+            revoked = RevocationList().with_token(fingerprint(grant), **timing)
+        else:
+            revoked = RevocationList().with_subject("s", **timing)
+        now = max(revoked_at, NOW + grant_age) + checked_after
+        assert verdict(urls, url, now, revoked.pruned(now)) in {Reason.REVOKED, Reason.EXPIRED}
 
 
 class TestJson:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import itsdangerous
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from signer import (
@@ -23,6 +23,7 @@ from signer import (
     Reason,
     Signer,
     TokenRejected,
+    fingerprint,
     normalise_path,
 )
 
@@ -34,6 +35,9 @@ SUBJECTS = st.text(
     st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=128
 )
 BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+MAX_TTL = 86400  # the Signer's default
+PARENTS = st.text("0123456789abcdef", min_size=32, max_size=32)
+PARENT = fingerprint("k1.a-grant.signature")
 
 
 def rejected(
@@ -89,6 +93,80 @@ class TestRoundTrip:
         assert re.fullmatch(r"[A-Za-z0-9_.-]+", token)
         assert len(token) < 250
 
+    def test_a_url_minted_from_a_grant_stays_compact(self) -> None:
+        # The case the MAX_TOKEN_LENGTH comment gives: a 60-character scope, a UUID
+        # subject, a /64 binding and a parent, under a key id like the documented one.
+        scope = "courses/python-jumpstart/ch03-functions-and-closures/hls720/"
+        assert len(scope) == 60
+        token = Signer({"2025-01": SECRET_1}, "2025-01").mint(
+            scope,
+            now=NOW,
+            ip="2001:db8:1234:5678::/64",
+            subject="3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            issued_at=NOW - 600,
+            parent=PARENT,
+        )
+        assert (len(token), MAX_TOKEN_LENGTH - len(token)) == (303, 1745)
+
+    @given(parent=PARENTS, subject=st.none() | SUBJECTS)
+    def test_any_parent_round_trips(self, parent: str, subject: str | None) -> None:
+        signer = Signer(KEYS, "k1")
+        token = signer.mint(CHAPTER, now=NOW, subject=subject, parent=parent)
+        claims = signer.verify(token, SEGMENT, now=NOW)
+        assert (claims.parent, claims.subject, claims.scope) == (parent, subject, CHAPTER)
+
+    def test_no_parent_verifies_as_none(self, signer: Signer) -> None:
+        assert signer.verify(signer.mint(CHAPTER, now=NOW), SEGMENT, now=NOW).parent is None
+
+    @pytest.mark.parametrize(
+        ("now", "issued_at", "expected"),
+        [
+            (NOW, NOW, NOW),
+            (NOW, NOW - 0.5, NOW - 1),
+            (NOW + 0.75, NOW + 0.25, NOW),
+            (NOW, NOW - 3600, NOW - 3600),
+            (NOW, NOW - MAX_TTL + 600, NOW - MAX_TTL + 600),
+            (10, 0, 0),
+        ],
+    )
+    def test_issued_at_may_be_an_earlier_time(
+        self, signer: Signer, now: float, issued_at: float, expected: int
+    ) -> None:
+        token = signer.mint(CHAPTER, now=now, ttl=600, issued_at=issued_at)
+        claims = signer.verify(token, SEGMENT, now=now)
+        assert (claims.issued_at, claims.expires_at) == (expected, math.ceil(now + 600))
+
+    @given(
+        now=st.floats(min_value=0, max_value=4e9),
+        ttl=st.integers(min_value=1, max_value=MAX_TTL),
+        share=st.floats(min_value=0, max_value=1),
+    )
+    def test_mint_with_issued_at_up_to_now_round_trips_it(
+        self, now: float, ttl: int, share: float
+    ) -> None:
+        issued_at = max(0.0, now - share * (MAX_TTL - ttl))
+        assume(now + ttl <= issued_at + MAX_TTL)
+        signer = Signer(KEYS, "k1")
+        claims = signer.verify(
+            signer.mint(CHAPTER, now=now, ttl=ttl, issued_at=issued_at), SEGMENT, now=now
+        )
+        assert claims.issued_at == math.floor(issued_at)
+        assert claims.expires_at == math.ceil(now + ttl)
+
+    @given(
+        issued_at=st.floats(min_value=NOW - 2 * MAX_TTL, max_value=NOW + MAX_TTL)
+        | st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 0.0, NOW, NOW - MAX_TTL + 600])
+    )
+    def test_issued_at_is_taken_exactly_within_now_and_max_ttl(self, issued_at: float) -> None:
+        signer = Signer(KEYS, "k1")
+        fits = 0 <= issued_at <= NOW and issued_at + MAX_TTL >= NOW + 600
+        if fits:
+            token = signer.mint(CHAPTER, now=NOW, ttl=600, issued_at=issued_at)
+            assert signer.verify(token, SEGMENT, now=NOW).issued_at == math.floor(issued_at)
+        else:
+            with pytest.raises(ClaimError, match="issued"):
+                signer.mint(CHAPTER, now=NOW, ttl=600, issued_at=issued_at)
+
     @given(scope=SCOPES, leaf=SEGMENT_NAMES, subject=st.none() | SUBJECTS)
     def test_any_scope_and_subject_round_trip(
         self, scope: str, leaf: str, subject: str | None
@@ -99,18 +177,60 @@ class TestRoundTrip:
 
 
 TOKEN = Signer(KEYS, "k1").mint(CHAPTER, now=NOW, ip="203.0.113.0/24", subject="user-7")
+CHILD = Signer(KEYS, "k1").mint(
+    CHAPTER, now=NOW, ip="203.0.113.0/24", subject="user-7", issued_at=NOW - 60, parent=PARENT
+)
 
 
 @given(
-    index=st.integers(min_value=0, max_value=len(TOKEN) - 1),
+    token=st.sampled_from([TOKEN, CHILD]),
+    index=st.integers(min_value=0, max_value=len(CHILD) - 1),
     replacement=st.sampled_from(BASE64URL + ".=/%~ "),
 )
-def test_any_single_changed_character_is_rejected(index: int, replacement: str) -> None:
-    changed = TOKEN[:index] + replacement + TOKEN[index + 1 :]
-    if changed == TOKEN:
+def test_any_single_changed_character_is_rejected(token: str, index: int, replacement: str) -> None:
+    changed = token[:index] + replacement + token[index + 1 :]
+    if changed == token:
         return
     with pytest.raises(TokenRejected):
         Signer(KEYS, "k1").verify(changed, SEGMENT, now=NOW, client_ip="203.0.113.1")
+
+
+class TestPayload:
+    @pytest.mark.parametrize(
+        ("claims", "payload"),
+        [
+            (Claims("a/", 2, 1, "k1"), b'[1,"a/",2,1,null,null]'),
+            (Claims("a/", 2, 1, "k1", "10.0.0.0/8", "u"), b'[1,"a/",2,1,"10.0.0.0/8","u"]'),
+            (
+                Claims("a/", 2, 1, "k1", parent=PARENT),
+                b'[2,"a/",2,1,null,null,"' + PARENT.encode() + b'"]',
+            ),
+            (
+                Claims("a/", 2, 1, "k1", "10.0.0.0/8", "u", PARENT),
+                b'[2,"a/",2,1,"10.0.0.0/8","u","' + PARENT.encode() + b'"]',
+            ),
+        ],
+        ids=["version 1", "version 1 bound", "version 2", "version 2 bound"],
+    )
+    def test_version_1_without_a_parent_and_2_with_one(
+        self, claims: Claims, payload: bytes
+    ) -> None:
+        assert claims.to_payload() == payload
+        assert Claims.from_payload(payload, "k1") == claims
+
+    @given(
+        scope=SCOPES,
+        times=st.tuples(st.integers(0, 2**40), st.integers(0, 2**40)).map(sorted),
+        subject=st.none() | SUBJECTS,
+        parent=st.none() | PARENTS,
+    )
+    def test_any_claims_round_trip_through_the_payload(
+        self, scope: str, times: list[int], subject: str | None, parent: str | None
+    ) -> None:
+        issued_at, expires_at = times
+        claims = Claims(scope, expires_at, issued_at, "k1", None, subject, parent)
+        assert Claims.from_payload(claims.to_payload(), "k1") == claims
+        assert claims.to_payload().startswith(b"[1," if parent is None else b"[2,")
 
 
 def test_the_signature_has_exactly_one_spelling(signer: Signer) -> None:
@@ -155,10 +275,24 @@ class TestMalformed:
         [
             (b"not json", "not UTF-8 JSON"),
             (b"\xff\xfe", "not UTF-8 JSON"),
-            (b'{"scope": "a/"}', "array of 6"),
-            (b'[1,"a/",2,1,null]', "array of 6"),
-            (b'[2,"a/",2,1,null,null]', "version 2"),
-            (b'[true,"a/",2,1,null,null]', "version True"),
+            (b'{"scope": "a/"}', "not a JSON array starting with a format version"),
+            (b"[]", "not a JSON array starting with a format version"),
+            (b'[1,"a/",2,1,null]', "version 1 is an array of 5 elements, not 6"),
+            (b'[2,"a/",2,1,null,null]', "version 2 is an array of 6 elements, not 7"),
+            (b'[1,"a/",2,1,null,null,"' + PARENT.encode() + b'"]', "of 7 elements, not 6"),
+            (b'[2,"a/",2,1,null,null,"' + PARENT.encode() + b'",null]', "of 8 elements, not 7"),
+            (b'[3,"a/",2,1,null,null,null]', "version 3 is not 1 or 2"),
+            (b'[true,"a/",2,1,null,null]', "version True is not 1 or 2"),
+            (b'[1.0,"a/",2,1,null,null]', "version 1.0 is not 1 or 2"),
+            (b'["1","a/",2,1,null,null]', "version '1' is not 1 or 2"),
+            (b'[2,"a/",2,1,null,null,null]', "parent is not a fingerprint"),
+            (b'[2,"a/",2,1,null,null,"' + PARENT.upper().encode() + b'"]', "parent"),
+            (b'[2,"a/",2,1,null,null,"' + PARENT[:31].encode() + b'"]', "parent"),
+            (b'[2,"a/",2,1,null,null,"' + PARENT.encode() + b'0"]', "parent"),
+            (b'[2,"a/",2,1,null,null,"' + PARENT.encode() + b'\\n"]', "parent"),
+            (b'[2,"a/",2,1,null,null,7]', "parent"),
+            (b'[2,"a/",2,1,null,null,["' + PARENT.encode() + b'"]]', "parent"),
+            (b'[2,"../a/",2,1,null,null,"' + PARENT.encode() + b'"]', "'..' segment"),
             (b'[1,"../a/",2,1,null,null]', "'..' segment"),
             (b"[1,7,2,1,null,null]", "not a string"),
             (b'[1,"a/",2.5,1,null,null]', "not integers"),
@@ -377,12 +511,36 @@ class TestMintRefuses:
             ({"subject": ""}, "subject '' is empty"),
             ({"subject": "user\n42"}, "control character"),
             ({"subject": "u" * 129}, "over the limit of 128"),
+            ({"issued_at": math.nan}, f"issued_at nan is not unix seconds within [0, now {NOW}]"),
+            ({"issued_at": math.inf}, "issued_at inf is not unix seconds"),
+            ({"issued_at": -1}, "issued_at -1 is not unix seconds"),
+            ({"issued_at": NOW + 1}, f"issued_at {NOW + 1} is not unix seconds"),
+            ({"issued_at": NOW + 0.001}, f"issued_at {NOW + 0.001} is not unix seconds"),
+            (
+                {"issued_at": NOW - MAX_TTL, "ttl": 60},
+                f"token issued at {NOW - MAX_TTL} must expire by {NOW} (max_ttl 86400 s),"
+                f" not at now {NOW} + ttl 60 s",
+            ),
+            ({"issued_at": NOW - MAX_TTL + 7199}, "must expire by"),
+            ({"parent": ""}, "parent is not a fingerprint (32 lowercase hex digits"),
+            ({"parent": PARENT.upper()}, "parent is not a fingerprint"),
+            ({"parent": PARENT[:31]}, "got 31 characters"),
+            ({"parent": PARENT + "0"}, "got 33 characters"),
+            ({"parent": "g" * 32}, "parent is not a fingerprint"),
+            ({"parent": f" {PARENT[1:]}"}, "parent is not a fingerprint"),
         ],
     )
     def test_bad_claims(self, signer: Signer, kwargs: dict[str, Any], message: str) -> None:
         arguments: dict[str, Any] = {"scope": CHAPTER, "now": NOW} | kwargs
         with pytest.raises(ClaimError, match=re.escape(message)):
             signer.mint(**arguments)
+
+    def test_a_grant_given_as_parent_is_refused_without_being_echoed(self, signer: Signer) -> None:
+        grant = Signer(KEYS, "k1", purpose=Purpose.GRANT).mint(CHAPTER, now=NOW)
+        with pytest.raises(ClaimError) as caught:
+            signer.mint(CHAPTER, now=NOW, parent=grant)
+        assert f"got {len(grant)} characters" in str(caught.value)
+        assert grant not in str(caught.value)
 
     def test_token_too_long_for_a_path_segment(self, signer: Signer) -> None:
         scope = "/".join(["é" * 100] * 10) + "/"

@@ -50,14 +50,23 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()[:32]
+
+
 def reference_token(vector: dict[str, Any]) -> str:
     mint = vector["mint"]
     expires_at = math.ceil(mint["now"] + mint["ttl"])
-    issued_at = math.floor(mint["now"])
-    payload = (
-        f"[1,{_json_string(mint['scope'])},{expires_at},{issued_at},"
-        f"{_json_string(_canonical_ip(mint['ip']))},{_json_string(mint['subject'])}]"
-    ).encode()
+    issued_at = math.floor(mint.get("issued_at", mint["now"]))
+    parent = mint.get("parent")
+    fields = (
+        f"{_json_string(mint['scope'])},{expires_at},{issued_at},"
+        f"{_json_string(_canonical_ip(mint['ip']))},{_json_string(mint['subject'])}"
+    )
+    if parent is None:
+        payload = f"[1,{fields}]".encode()
+    else:
+        payload = f"[2,{fields},{_json_string(parent)}]".encode()
     signed = f"{vector['key_id']}.{_b64(payload)}"
     salt = vector["purpose"].encode("utf-8")
     key = hashlib.sha256(salt + b"signer" + vector["secret"].encode("utf-8")).digest()
@@ -74,7 +83,17 @@ def _signer(vector: dict[str, Any], case: dict[str, Any] | None = None) -> Signe
 
 
 def test_there_are_enough_vectors() -> None:
-    assert len(VECTORS) >= 6
+    assert len(VECTORS) >= 9
+    children = [vector for vector in VECTORS if "parent" in vector["mint"]]
+    assert children
+    assert any(v["mint"]["issued_at"] != math.floor(v["mint"]["now"]) for v in children)
+    assert any(
+        case["expect"] == "revoked"
+        and [t["fingerprint"] for t in case["revoked"]["tokens"]] == [v["mint"]["parent"]]
+        for v in children
+        for case in v["verify"]
+        if "revoked" in case
+    )
     assert {case["expect"] for vector in VECTORS for case in vector["verify"]} >= {
         "ok",
         "bad_signature",
@@ -91,7 +110,13 @@ def test_there_are_enough_vectors() -> None:
 def test_mint_reproduces_the_token(vector: dict[str, Any]) -> None:
     mint = vector["mint"]
     token = _signer(vector).mint(
-        mint["scope"], now=mint["now"], ttl=mint["ttl"], ip=mint["ip"], subject=mint["subject"]
+        mint["scope"],
+        now=mint["now"],
+        ttl=mint["ttl"],
+        ip=mint["ip"],
+        subject=mint["subject"],
+        issued_at=mint.get("issued_at"),
+        parent=mint.get("parent"),
     )
     assert token == vector["token"]
 
@@ -110,6 +135,19 @@ def test_intermediate_values_match(vector: dict[str, Any]) -> None:
     assert hashlib.sha256(salt_and_secret).hexdigest() == vector["signing_key_hex"]
 
 
+def test_parents_name_published_grants() -> None:
+    grants = {
+        _fingerprint(vector["token"]): vector
+        for vector in VECTORS
+        if vector["purpose"] == Purpose.GRANT.value
+    }
+    for vector in VECTORS:
+        if "parent" in vector["mint"]:
+            grant = grants[vector["mint"]["parent"]]
+            assert grant["mint"]["subject"] == vector["mint"]["subject"]
+            assert vector["mint"]["issued_at"] == math.floor(grant["mint"]["now"])
+
+
 @pytest.mark.parametrize(("vector", "case"), CASES)
 def test_verify_gives_the_expected_result(vector: dict[str, Any], case: dict[str, Any]) -> None:
     signer = _signer(vector, case)
@@ -118,8 +156,11 @@ def test_verify_gives_the_expected_result(vector: dict[str, Any], case: dict[str
     verify = {"now": case["now"], "client_ip": case["client_ip"], "revoked": revoked}
     if case["expect"] == "ok":
         claims = signer.verify(token, case["path"], **verify)
-        assert claims.scope == vector["mint"]["scope"]
-        assert claims.subject == vector["mint"]["subject"]
+        mint = vector["mint"]
+        assert claims.scope == mint["scope"]
+        assert claims.subject == mint["subject"]
+        assert claims.parent == mint.get("parent")
+        assert claims.issued_at == math.floor(mint.get("issued_at", mint["now"]))
     else:
         with pytest.raises(TokenRejected) as caught:
             signer.verify(token, case["path"], **verify)
