@@ -1,7 +1,6 @@
 """The disk store: cached objects on local disk, least recently used evicted by bytes.
 
-Files live under ``<dir>/objects/ab/cd/<sha256 of key>``; the name is a hash, so no
-key, however hostile, can name a path outside the store. Fills write to
+Where each file lives under the directory is ``cachedir``'s to say. Fills write to
 ``<dir>/tmp/`` and publish with ``rename`` (see ``objectfile`` for the format), so
 a reader sees either no object or a whole one. Temporary files found at start are
 the remains of a crash and are removed.
@@ -24,7 +23,6 @@ import asyncio
 import contextlib
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import time
@@ -32,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from .cachedir import CacheDir
 from .errors import CorruptObject
 from .eviction import LruIndex
 from .metrics import DeliveryMetrics
@@ -113,10 +112,11 @@ class DiskStore:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._dir = CacheDir(root)
         self.root = root
-        self.objects_dir = root / "objects"
-        self.tmp_dir = root / "tmp"
-        self.evict_lock_path = root / "evict.lock"
+        self.objects_dir = self._dir.objects
+        self.tmp_dir = self._dir.tmp
+        self.evict_lock_path = self._dir.evict_lock
         self.max_size = max_size
         self._watermarks = (high, low)
         self._lru = LruIndex(max_size, high=high, low=low)
@@ -211,8 +211,7 @@ class DiskStore:
 
     def path_for(self, key: str) -> Path:
         """Where the object for ``key`` lives; a hash, so no key can escape the store."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.objects_dir / digest[:2] / digest[2:4] / digest
+        return self._dir.object_path(key)
 
     def lookup(self, key: str) -> Handle | None:
         """Return an open handle on the cached object (call ``release``), or None."""
@@ -313,7 +312,7 @@ class DiskStore:
 
     def part_path(self, key: str) -> Path:
         """Where the fill of ``key`` writes, whichever process runs it."""
-        return self.tmp_dir / (hashlib.sha256(key.encode()).hexdigest() + ".part")
+        return self._dir.part_path(key)
 
     def claim(self, key: str) -> TempObject | None:
         """Claim the fill of ``key`` for this process, or None if another one holds it.
