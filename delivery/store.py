@@ -5,9 +5,7 @@ Where each file lives under the directory is ``cachedir``'s to say. Fills write 
 a reader sees either no object or a whole one. Temporary files found at start are
 the remains of a crash and are removed.
 
-Hits never leave the event-loop thread: open descriptors and their parsed headers
-are kept (nginx's ``open_file_cache``), revalidated with one ``stat`` every few
-seconds so a change made by another process shows up.
+Hits never leave the event-loop thread: ``openfiles`` keeps their descriptors.
 
 Several worker processes may share one directory. The file system is then the
 shared state: a fill's temporary file ``tmp/<sha256>.part`` is claimed with an
@@ -26,7 +24,6 @@ import fcntl
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,17 +32,12 @@ from .errors import CorruptObject
 from .eviction import LruIndex
 from .metrics import DeliveryMetrics
 from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header
+from .openfiles import Handle, OpenFiles
 
 __all__ = ["DiskStore", "Handle", "TempObject", "error_kind"]
 
 log = logging.getLogger("castedge.store")
 
-#: How long an open descriptor is trusted before one ``stat`` checks that the file
-#: was not replaced or removed by another process (nginx: open_file_cache_valid 60s).
-REVALIDATE_SECONDS = 5.0
-#: Open descriptors kept for hits (nginx's open_file_cache max is set per site; the
-#: default RLIMIT_NOFILE of systemd services is 1024 soft / 524288 hard).
-OPEN_FILES = 1024
 #: A hit moves its file's mtime (the shared LRU order) at most this often.
 TOUCH_SECONDS = 60.0
 #: A directory re-read for eviction is trusted this long.
@@ -67,23 +59,6 @@ def error_kind(exc: BaseException) -> str:
         if exc.errno == errno.EIO:
             return "io"
     return "other"
-
-
-class Handle:
-    """An open cached object: descriptor, metadata and where the body starts."""
-
-    __slots__ = ("body_offset", "checked", "fd", "ino", "key", "meta", "refs", "stale", "touched")
-
-    def __init__(self, key: str, fd: int, meta: ObjectMeta, body_offset: int, ino: int) -> None:
-        self.key = key
-        self.fd = fd
-        self.meta = meta
-        self.body_offset = body_offset
-        self.ino = ino
-        self.refs = 0
-        self.checked = 0.0
-        self.touched = 0.0
-        self.stale = False
 
 
 class TempObject:
@@ -123,7 +98,7 @@ class DiskStore:
         self._clock = clock
         self._monotonic = monotonic
         self._metrics = metrics
-        self._open: OrderedDict[str, Handle] = OrderedDict()
+        self._files = OpenFiles(self._dir.object_path)
         self._filling: dict[str, int] = {}
         self._reserved = 0
         self._known: dict[str, str] = {}
@@ -201,11 +176,7 @@ class DiskStore:
 
     def close(self) -> None:
         """Close every cached descriptor."""
-        for handle in self._open.values():
-            handle.stale = True
-            if handle.refs == 0:
-                os.close(handle.fd)
-        self._open.clear()
+        self._files.close()
 
     # -- lookups (event-loop thread, no blocking beyond a local open/stat) -------
 
@@ -216,23 +187,11 @@ class DiskStore:
     def lookup(self, key: str) -> Handle | None:
         """Return an open handle on the cached object (call ``release``), or None."""
         now = self._monotonic()
-        handle = self._open.get(key)
-        if handle is not None and now - handle.checked > REVALIDATE_SECONDS:
-            try:
-                current = os.stat(self.path_for(key)).st_ino
-            except OSError:
-                current = -1
-            if current != handle.ino:
-                self._forget_handle(key)
-                handle = None
-            else:
-                handle.checked = now
+        handle = self._files.get(key, now)
         if handle is None:
-            handle = self._open_file(key, now)
+            handle = self._open(key, now)
             if handle is None:
                 return None
-        else:
-            self._open.move_to_end(key)
         handle.refs += 1
         wall = self._clock()
         self._lru.touch(key, wall)
@@ -245,14 +204,11 @@ class DiskStore:
 
     def release(self, handle: Handle) -> None:
         """Give back a handle from ``lookup``."""
-        handle.refs -= 1
-        if handle.stale and handle.refs == 0:
-            os.close(handle.fd)
+        self._files.release(handle)
 
-    def _open_file(self, key: str, now: float) -> Handle | None:
-        path = self.path_for(key)
+    def _open(self, key: str, now: float) -> Handle | None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            handle = self._files.open(key, now)
         except FileNotFoundError:
             if key in self._lru:
                 self._lru.remove(key)
@@ -261,37 +217,16 @@ class DiskStore:
         except OSError as exc:
             self.mark_failed(exc, "open")
             return None
-        try:
-            meta, body_offset = decode_header(os.pread(fd, HEADER_ALIGN, 0))
-            st = os.fstat(fd)
-            if meta.key != key or st.st_size != body_offset + meta.size:
-                raise CorruptObject("header does not match the file")
-        except (OSError, CorruptObject) as exc:
-            os.close(fd)
-            log.warning("cache file for %r unreadable, dropping it: %s", key, exc)
-            self._unlink(path)
+        if handle is None:
+            # Its header cannot be trusted: drop the file, and a fill replaces it.
+            self._unlink(self.path_for(key))
             self._lru.remove(key)
             return None
-        handle = Handle(key, fd, meta, body_offset, st.st_ino)
-        handle.checked = now
-        handle.touched = st.st_mtime
-        self._open[key] = handle
         if key not in self._lru:
             # Published by another worker process sharing this directory.
-            self._lru.add(key, meta.size, self._clock())
+            self._lru.add(key, handle.meta.size, self._clock())
             self._publish_gauges()
-        while len(self._open) > OPEN_FILES:
-            oldest = next(iter(self._open))
-            self._forget_handle(oldest)
         return handle
-
-    def _forget_handle(self, key: str) -> None:
-        handle = self._open.pop(key, None)
-        if handle is None:
-            return
-        handle.stale = True
-        if handle.refs == 0:
-            os.close(handle.fd)
 
     def __contains__(self, key: str) -> bool:
         return key in self._lru
@@ -358,7 +293,7 @@ class DiskStore:
                 if await loop.run_in_executor(None, self._unlink, self.path_for(key)):
                     self._metrics.evictions.labels(self._metrics.service).inc()
                 self._lru.remove(key)
-                self._forget_handle(key)
+                self._files.forget(key)
         finally:
             os.close(lock_fd)
         if victims:
@@ -412,7 +347,7 @@ class DiskStore:
         self._publish_gauges()
 
     def _pinned(self) -> set[str]:
-        pinned = {key for key, handle in self._open.items() if handle.refs}
+        pinned = self._files.in_use()
         pinned.update(self._filling)
         return pinned
 
@@ -429,7 +364,7 @@ class DiskStore:
 
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Record a publication in the index (event-loop thread, after ``publish``)."""
-        self._forget_handle(meta.key)
+        self._files.forget(meta.key)
         self._lru.add(meta.key, meta.size, self._clock())
         self.finish(temp)
         self._publish_gauges()
@@ -453,7 +388,7 @@ class DiskStore:
     def remove(self, key: str) -> bool:
         """Delete one cached object; True if it was there."""
         existed = self._unlink(self.path_for(key))
-        self._forget_handle(key)
+        self._files.forget(key)
         if self._lru.remove(key) or existed:
             self._publish_gauges()
             return True
