@@ -1,18 +1,13 @@
 """The disk store: cached objects on local disk, least recently used evicted by bytes.
 
-Where each file lives under the directory is ``cachedir``'s to say. Fills write to
-``<dir>/tmp/`` and publish with ``rename`` (see ``objectfile`` for the format), so
-a reader sees either no object or a whole one. Temporary files found at start are
-the remains of a crash and are removed.
-
-Hits never leave the event-loop thread: ``openfiles`` keeps their descriptors.
+Where each file lives under the directory is ``cachedir``'s to say. Hits never
+leave the event-loop thread: ``openfiles`` keeps their descriptors. A fill claims
+its temporary file and publishes it with ``claims``.
 
 Several worker processes may share one directory. The file system is then the
-shared state: a fill's temporary file ``tmp/<sha256>.part`` is claimed with an
-exclusive ``flock`` (released by the kernel if the process dies, so a crash never
-leaves a claim behind), the least-recently-used order is the files' mtimes (a hit
-touches its file at most once a minute), and eviction runs under ``evict.lock``
-after re-reading the directory.
+shared state: the least-recently-used order is the files' mtimes (a hit touches
+its file at most once a minute), and eviction runs under ``evict.lock`` after
+re-reading the directory.
 """
 
 from __future__ import annotations
@@ -27,7 +22,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import claims
 from .cachedir import CacheDir
+from .claims import TempObject
 from .errors import CorruptObject
 from .eviction import LruIndex
 from .metrics import DeliveryMetrics
@@ -59,18 +56,6 @@ def error_kind(exc: BaseException) -> str:
         if exc.errno == errno.EIO:
             return "io"
     return "other"
-
-
-class TempObject:
-    """A fill in progress: its temporary file and descriptor."""
-
-    __slots__ = ("fd", "key", "path", "reserved")
-
-    def __init__(self, key: str, path: Path, fd: int) -> None:
-        self.key = key
-        self.path = path
-        self.fd = fd
-        self.reserved = 0
 
 
 class DiskStore:
@@ -112,29 +97,13 @@ class DiskStore:
         """Create the layout, drop crash leftovers, and rebuild the index from disk."""
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        leftovers = sum(self._remove_if_abandoned(p) for p in self.tmp_dir.glob("*.part"))
+        leftovers = claims.sweep(self.tmp_dir)
         if leftovers:
             log.warning("removed %d unfinished fill(s) left by a stopped process", leftovers)
         for entry in sorted(self._listing(), key=lambda e: e[2]):
             self._lru.add(entry[0], entry[1], entry[2])
         self._publish_gauges()
         log.info("store %s: %d objects, %d bytes", self.root, len(self._lru), self._lru.total)
-
-    def _remove_if_abandoned(self, part: Path) -> bool:
-        """Remove a temporary file unless a live fill (of any process) holds its lock."""
-        try:
-            fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        try:
-            return self._unlink(part)
-        finally:
-            os.close(fd)
 
     def _listing(self) -> list[tuple[str, int, float]]:
         """(key, size, mtime) of every object on disk; headers read once per file (blocking)."""
@@ -219,7 +188,7 @@ class DiskStore:
             return None
         if handle is None:
             # Its header cannot be trusted: drop the file, and a fill replaces it.
-            self._unlink(self.path_for(key))
+            claims.unlink(self.path_for(key))
             self._lru.remove(key)
             return None
         if key not in self._lru:
@@ -256,25 +225,7 @@ class DiskStore:
         drops it when the process dies, and whoever opens the file can test it.
         Blocking (two opens and a stat); raises OSError when the disk refuses.
         """
-        path = self.part_path(key)
-        for _ in range(5):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return None
-            try:
-                current = os.stat(path).st_ino
-            except FileNotFoundError:
-                current = -1
-            if current == os.fstat(fd).st_ino:
-                # Ours now; whatever a dead fill left in it goes.
-                os.ftruncate(fd, 0)
-                return TempObject(key, path, fd)
-            # Between our open and our lock the file was published or cleaned away.
-            os.close(fd)
-        raise OSError(errno.EAGAIN, f"could not claim {path}")
+        return claims.claim(key, self.part_path(key))
 
     def free_space(self) -> tuple[int, int]:
         """Bytes the filesystem under the store still offers us, and its size (blocking)."""
@@ -290,7 +241,7 @@ class DiskStore:
             incoming = size + self._reserved
             victims = self._lru.victims(incoming, self._pinned())
             for key in victims:
-                if await loop.run_in_executor(None, self._unlink, self.path_for(key)):
+                if await loop.run_in_executor(None, claims.unlink, self.path_for(key)):
                     self._metrics.evictions.labels(self._metrics.service).inc()
                 self._lru.remove(key)
                 self._files.forget(key)
@@ -353,14 +304,7 @@ class DiskStore:
 
     def publish(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Make a verified, fsynced temporary file the cached object (blocking)."""
-        final = self.path_for(meta.key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(temp.path, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        claims.publish(temp, self.path_for(meta.key))
 
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Record a publication in the index (event-loop thread, after ``publish``)."""
@@ -381,13 +325,13 @@ class DiskStore:
 
     def discard(self, temp: TempObject) -> None:
         """Remove an unfinished fill's file (blocking, cheap)."""
-        self._unlink(temp.path)
+        claims.discard(temp)
 
     # -- removal -----------------------------------------------------------------
 
     def remove(self, key: str) -> bool:
         """Delete one cached object; True if it was there."""
-        existed = self._unlink(self.path_for(key))
+        existed = claims.unlink(self.path_for(key))
         self._files.forget(key)
         if self._lru.remove(key) or existed:
             self._publish_gauges()
@@ -397,13 +341,6 @@ class DiskStore:
     def remove_prefix(self, prefix: str) -> int:
         """Delete every cached object whose key starts with ``prefix``."""
         return sum(self.remove(key) for key in self.keys() if key.startswith(prefix))
-
-    def _unlink(self, path: Path) -> bool:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
 
     # -- health ------------------------------------------------------------------
 
