@@ -1,47 +1,38 @@
 """The disk store: cached objects on local disk, least recently used evicted by bytes.
 
-Where each file lives under the directory is ``cachedir``'s to say. Hits never
-leave the event-loop thread: ``openfiles`` keeps their descriptors. A fill claims
-its temporary file and publishes it with ``claims``.
+``DiskStore`` is what the rest of the engine talks to; it puts together the parts,
+each in its own module:
 
-Several worker processes may share one directory. The file system is then the
-shared state: the least-recently-used order is the files' mtimes (a hit touches
-its file at most once a minute), and eviction runs under ``evict.lock`` after
-re-reading the directory.
+- ``cachedir``: where objects, fills and the eviction lock live under the directory;
+- ``openfiles``: descriptors kept open for hits, so hits never leave the event loop;
+- ``claims``: which process fills an object, its temporary file and its publication;
+- ``space``: the LRU order all workers share, eviction and free space.
+
+Several worker processes may share one directory; the file system is then the shared
+state, and each of those modules says what it keeps there.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import claims
+from . import claims, space
 from .cachedir import CacheDir
 from .claims import TempObject
-from .errors import CorruptObject
-from .eviction import LruIndex
 from .metrics import DeliveryMetrics
-from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header
+from .objectfile import ObjectMeta
 from .openfiles import Handle, OpenFiles
+from .space import Space, free_space_margin
 
 __all__ = ["DiskStore", "Handle", "TempObject", "error_kind"]
 
 log = logging.getLogger("castedge.store")
-
-#: A hit moves its file's mtime (the shared LRU order) at most this often.
-TOUCH_SECONDS = 60.0
-#: A directory re-read for eviction is trusted this long.
-RESYNC_SECONDS = 1.0
-#: Free space left on the filesystem after a fill, so the machine keeps working:
-#: this much, or a twentieth of the filesystem when that is smaller.
-FREE_SPACE_MARGIN = 64 * 1024 * 1024
 
 
 def error_kind(exc: BaseException) -> str:
@@ -78,16 +69,20 @@ class DiskStore:
         self.tmp_dir = self._dir.tmp
         self.evict_lock_path = self._dir.evict_lock
         self.max_size = max_size
-        self._watermarks = (high, low)
-        self._lru = LruIndex(max_size, high=high, low=low)
-        self._clock = clock
         self._monotonic = monotonic
         self._metrics = metrics
         self._files = OpenFiles(self._dir.object_path)
-        self._filling: dict[str, int] = {}
-        self._reserved = 0
-        self._known: dict[str, str] = {}
-        self._resynced = -RESYNC_SECONDS
+        self._space = Space(
+            self._dir,
+            max_size,
+            high=high,
+            low=low,
+            files=self._files,
+            mark_failed=self.mark_failed,
+            metrics=metrics,
+            clock=clock,
+            monotonic=monotonic,
+        )
         self.healthy = True
         self.degraded_reason = ""
 
@@ -100,48 +95,8 @@ class DiskStore:
         leftovers = claims.sweep(self.tmp_dir)
         if leftovers:
             log.warning("removed %d unfinished fill(s) left by a stopped process", leftovers)
-        for entry in sorted(self._listing(), key=lambda e: e[2]):
-            self._lru.add(entry[0], entry[1], entry[2])
-        self._publish_gauges()
-        log.info("store %s: %d objects, %d bytes", self.root, len(self._lru), self._lru.total)
-
-    def _listing(self) -> list[tuple[str, int, float]]:
-        """(key, size, mtime) of every object on disk; headers read once per file (blocking)."""
-        found: list[tuple[str, int, float]] = []
-        known: dict[str, str] = {}
-        for path in self.objects_dir.glob("*/*/*"):
-            name = str(path)
-            key = self._known.get(name)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            if key is None:
-                entry = self._inspect(path)
-                if entry is None:
-                    continue
-                key = entry[0].key
-            known[name] = key
-            found.append((key, st.st_size, st.st_mtime))
-        self._known = known
-        return found
-
-    def _inspect(self, path: Path) -> tuple[ObjectMeta, float] | None:
-        try:
-            with open(path, "rb") as f:
-                meta, body_offset = decode_header(f.read(HEADER_ALIGN))
-                st = os.fstat(f.fileno())
-        except (OSError, CorruptObject) as exc:
-            log.warning("removing unreadable cache file %s: %s", path, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        if st.st_size != body_offset + meta.size or self.path_for(meta.key) != path:
-            log.warning("removing inconsistent cache file %s", path)
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        return meta, st.st_mtime
+        self._space.scan()
+        log.info("store %s: %d objects, %d bytes", self.root, len(self), self.total_bytes)
 
     def close(self) -> None:
         """Close every cached descriptor."""
@@ -162,13 +117,7 @@ class DiskStore:
             if handle is None:
                 return None
         handle.refs += 1
-        wall = self._clock()
-        self._lru.touch(key, wall)
-        if wall - handle.touched > TOUCH_SECONDS:
-            # The mtime is the LRU order every worker (and the next start) sees.
-            handle.touched = wall
-            with contextlib.suppress(OSError):
-                os.utime(handle.fd)
+        self._space.hit(handle)
         return handle
 
     def release(self, handle: Handle) -> None:
@@ -179,9 +128,7 @@ class DiskStore:
         try:
             handle = self._files.open(key, now)
         except FileNotFoundError:
-            if key in self._lru:
-                self._lru.remove(key)
-                self._publish_gauges()
+            self._space.gone(key)
             return None
         except OSError as exc:
             self.mark_failed(exc, "open")
@@ -189,28 +136,25 @@ class DiskStore:
         if handle is None:
             # Its header cannot be trusted: drop the file, and a fill replaces it.
             claims.unlink(self.path_for(key))
-            self._lru.remove(key)
+            self._space.index.remove(key)
             return None
-        if key not in self._lru:
-            # Published by another worker process sharing this directory.
-            self._lru.add(key, handle.meta.size, self._clock())
-            self._publish_gauges()
+        self._space.found(key, handle.meta.size)
         return handle
 
     def __contains__(self, key: str) -> bool:
-        return key in self._lru
+        return key in self._space.index
 
     @property
     def total_bytes(self) -> int:
         """Bytes of all objects in the store."""
-        return self._lru.total
+        return self._space.index.total
 
     def __len__(self) -> int:
-        return len(self._lru)
+        return len(self._space.index)
 
     def keys(self) -> list[str]:
         """Every cached key, least recently used first."""
-        return [key for key, _size, _t in self._lru.entries()]
+        return [key for key, _size, _t in self._space.index.entries()]
 
     # -- fills -------------------------------------------------------------------
 
@@ -229,78 +173,15 @@ class DiskStore:
 
     def free_space(self) -> tuple[int, int]:
         """Bytes the filesystem under the store still offers us, and its size (blocking)."""
-        st = os.statvfs(self.root)
-        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+        return space.free_space(self.root)
 
     async def reserve(self, temp: TempObject, size: int) -> bool:
         """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit."""
-        loop = asyncio.get_running_loop()
-        lock_fd = await loop.run_in_executor(None, self._lock_evictions)
-        try:
-            await self.resync()
-            incoming = size + self._reserved
-            victims = self._lru.victims(incoming, self._pinned())
-            for key in victims:
-                if await loop.run_in_executor(None, claims.unlink, self.path_for(key)):
-                    self._metrics.evictions.labels(self._metrics.service).inc()
-                self._lru.remove(key)
-                self._files.forget(key)
-        finally:
-            os.close(lock_fd)
-        if victims:
-            self._publish_gauges()
-        if self._lru.total + incoming > self.max_size:
-            return False
-        try:
-            free, fs_size = await loop.run_in_executor(None, self.free_space)
-        except OSError as exc:
-            self.mark_failed(exc, "statvfs")
-            return False
-        # Fills under way will take up to what they reserved; count it as taken.
-        if free - self._reserved < size + min(FREE_SPACE_MARGIN, fs_size // 20):
-            # One object that does not fit is no reason to stop caching smaller ones.
-            self._metrics.store_errors.labels(self._metrics.service, "no_space").inc()
-            log.warning(
-                "no room on disk for %r (%d bytes, %d free); serving it uncached",
-                temp.key,
-                size,
-                free,
-            )
-            return False
-        temp.reserved = size
-        self._reserved += size
-        self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
-        return True
+        return await self._space.reserve(temp, size)
 
     async def resync(self, *, force: bool = False) -> None:
         """Re-read the directory: other workers sharing it add and remove objects too."""
-        if force or self._monotonic() - self._resynced > RESYNC_SECONDS:
-            listing = await asyncio.get_running_loop().run_in_executor(None, self._listing)
-            self._merge(listing)
-            self._resynced = self._monotonic()
-
-    def _lock_evictions(self) -> int:
-        """Take the store-wide eviction lock (blocking); closing the descriptor frees it."""
-        fd = os.open(self.evict_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
-
-    def _merge(self, listing: list[tuple[str, int, float]]) -> None:
-        """Make the index match the directory, keeping this process's fresher access times."""
-        seen = {key: last for key, _size, last in self._lru.entries()}
-        merged = sorted(
-            ((max(mtime, seen.get(key, mtime)), key, size) for key, size, mtime in listing),
-        )
-        high, low = self._watermarks
-        self._lru = LruIndex(self.max_size, high=high, low=low)
-        for last, key, size in merged:
-            self._lru.add(key, size, last)
-        self._publish_gauges()
-
-    def _pinned(self) -> set[str]:
-        pinned = self._files.in_use()
-        pinned.update(self._filling)
-        return pinned
+        await self._space.resync(force=force)
 
     def publish(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Make a verified, fsynced temporary file the cached object (blocking)."""
@@ -309,19 +190,11 @@ class DiskStore:
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Record a publication in the index (event-loop thread, after ``publish``)."""
         self._files.forget(meta.key)
-        self._lru.add(meta.key, meta.size, self._clock())
-        self.finish(temp)
-        self._publish_gauges()
+        self._space.published(temp, meta)
 
     def finish(self, temp: TempObject) -> None:
         """Release a fill's reservation and pin (published or not)."""
-        self._reserved -= temp.reserved
-        temp.reserved = 0
-        count = self._filling.get(temp.key, 0) - 1
-        if count > 0:
-            self._filling[temp.key] = count
-        else:
-            self._filling.pop(temp.key, None)
+        self._space.finish(temp)
 
     def discard(self, temp: TempObject) -> None:
         """Remove an unfinished fill's file (blocking, cheap)."""
@@ -333,8 +206,8 @@ class DiskStore:
         """Delete one cached object; True if it was there."""
         existed = claims.unlink(self.path_for(key))
         self._files.forget(key)
-        if self._lru.remove(key) or existed:
-            self._publish_gauges()
+        if self._space.index.remove(key) or existed:
+            self._space.update_gauges()
             return True
         return False
 
@@ -374,7 +247,7 @@ class DiskStore:
                 with contextlib.suppress(OSError):
                     path.unlink()
             free, fs_size = self.free_space()
-            return free >= min(FREE_SPACE_MARGIN, fs_size // 20)
+            return free >= free_space_margin(fs_size)
         except OSError:
             return False
 
@@ -385,7 +258,3 @@ class DiskStore:
             self.degraded_reason = ""
             self._metrics.store_healthy.labels(self._metrics.service).set(1)
             log.warning("disk store %s accepts writes again; caching resumed", self.root)
-
-    def _publish_gauges(self) -> None:
-        self._metrics.cached_bytes.labels(self._metrics.service).set(self._lru.total)
-        self._metrics.cached_objects.labels(self._metrics.service).set(len(self._lru))
