@@ -6,7 +6,8 @@ each in its own module:
 - ``cachedir``: where objects, fills and the eviction lock live under the directory;
 - ``openfiles``: descriptors kept open for hits, so hits never leave the event loop;
 - ``claims``: which process fills an object, its temporary file and its publication;
-- ``space``: the LRU order all workers share, eviction and free space.
+- ``space``: the LRU order all workers share, eviction and free space;
+- ``health``: whether the disk takes writes, and the degraded mode when it does not.
 
 Several worker processes may share one directory; the file system is then the shared
 state, and each of those modules says what it keeps there.
@@ -14,10 +15,7 @@ state, and each of those modules says what it keeps there.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,28 +23,15 @@ from pathlib import Path
 from . import claims, space
 from .cachedir import CacheDir
 from .claims import TempObject
+from .health import Health, error_kind
 from .metrics import DeliveryMetrics
 from .objectfile import ObjectMeta
 from .openfiles import Handle, OpenFiles
-from .space import Space, free_space_margin
+from .space import Space
 
 __all__ = ["DiskStore", "Handle", "TempObject", "error_kind"]
 
 log = logging.getLogger("castedge.store")
-
-
-def error_kind(exc: BaseException) -> str:
-    """Name an OS error for logs and metrics: no_space, read_only, permission, io."""
-    if isinstance(exc, OSError):
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return "no_space"
-        if exc.errno == errno.EROFS:
-            return "read_only"
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return "permission"
-        if exc.errno == errno.EIO:
-            return "io"
-    return "other"
 
 
 class DiskStore:
@@ -70,21 +55,19 @@ class DiskStore:
         self.evict_lock_path = self._dir.evict_lock
         self.max_size = max_size
         self._monotonic = monotonic
-        self._metrics = metrics
         self._files = OpenFiles(self._dir.object_path)
+        self._health = Health(self._dir, metrics)
         self._space = Space(
             self._dir,
             max_size,
             high=high,
             low=low,
             files=self._files,
-            mark_failed=self.mark_failed,
+            mark_failed=self._health.mark_failed,
             metrics=metrics,
             clock=clock,
             monotonic=monotonic,
         )
-        self.healthy = True
-        self.degraded_reason = ""
 
     # -- start and stop (blocking: run in an executor) ---------------------------
 
@@ -217,44 +200,24 @@ class DiskStore:
 
     # -- health ------------------------------------------------------------------
 
+    @property
+    def healthy(self) -> bool:
+        """False while the disk refuses writes: misses are then served uncached."""
+        return self._health.healthy
+
+    @property
+    def degraded_reason(self) -> str:
+        """What failed, and during what, while the store is not ``healthy``."""
+        return self._health.degraded_reason
+
     def mark_failed(self, exc: BaseException, op: str) -> None:
         """Note a disk failure: count it always, log it once per episode."""
-        kind = error_kind(exc)
-        self._metrics.store_errors.labels(self._metrics.service, kind).inc()
-        if self.healthy:
-            self.healthy = False
-            self.degraded_reason = f"{op}: {exc}"
-            self._metrics.store_healthy.labels(self._metrics.service).set(0)
-            log.error(
-                "disk store %s degraded (%s during %s: %s); serving misses from upstream "
-                "without caching until a write succeeds again",
-                self.root,
-                kind,
-                op,
-                exc,
-            )
+        self._health.mark_failed(exc, op)
 
     def probe(self) -> bool:
         """Try a small write in the store (blocking): True if the disk takes writes again."""
-        path = self.tmp_dir / f".probe.{os.getpid()}"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, b"\0" * 4096)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            free, fs_size = self.free_space()
-            return free >= free_space_margin(fs_size)
-        except OSError:
-            return False
+        return self._health.probe()
 
     def recovered(self) -> None:
         """Flip back to healthy after a good ``probe`` (event-loop thread)."""
-        if not self.healthy:
-            self.healthy = True
-            self.degraded_reason = ""
-            self._metrics.store_healthy.labels(self._metrics.service).set(1)
-            log.warning("disk store %s accepts writes again; caching resumed", self.root)
+        self._health.recovered()
