@@ -1,102 +1,37 @@
 """The disk store: cached objects on local disk, least recently used evicted by bytes.
 
-Files live under ``<dir>/objects/ab/cd/<sha256 of key>``; the name is a hash, so no
-key, however hostile, can name a path outside the store. Fills write to
-``<dir>/tmp/`` and publish with ``rename`` (see ``objectfile`` for the format), so
-a reader sees either no object or a whole one. Temporary files found at start are
-the remains of a crash and are removed.
+``DiskStore`` is what the rest of the engine talks to; it puts together the parts,
+each in its own module:
 
-Hits never leave the event-loop thread: open descriptors and their parsed headers
-are kept (nginx's ``open_file_cache``), revalidated with one ``stat`` every few
-seconds so a change made by another process shows up.
+- ``cachedir``: where objects, fills and the eviction lock live under the directory;
+- ``openfiles``: descriptors kept open for hits, so hits never leave the event loop;
+- ``claims``: which process fills an object, its temporary file and its publication;
+- ``space``: the LRU order all workers share, eviction and free space;
+- ``health``: whether the disk takes writes, and the degraded mode when it does not.
 
-Several worker processes may share one directory. The file system is then the
-shared state: a fill's temporary file ``tmp/<sha256>.part`` is claimed with an
-exclusive ``flock`` (released by the kernel if the process dies, so a crash never
-leaves a claim behind), the least-recently-used order is the files' mtimes (a hit
-touches its file at most once a minute), and eviction runs under ``evict.lock``
-after re-reading the directory.
+Several worker processes may share one directory; the file system is then the shared
+state, and each of those modules says what it keeps there.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import errno
-import fcntl
-import hashlib
 import logging
-import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import CorruptObject
-from .eviction import LruIndex
+from . import claims, space
+from .cachedir import CacheDir
+from .claims import TempObject
+from .health import Health, error_kind
 from .metrics import DeliveryMetrics
-from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header
+from .objectfile import ObjectMeta
+from .openfiles import Handle, OpenFiles
+from .space import Space
 
 __all__ = ["DiskStore", "Handle", "TempObject", "error_kind"]
 
 log = logging.getLogger("castedge.store")
-
-#: How long an open descriptor is trusted before one ``stat`` checks that the file
-#: was not replaced or removed by another process (nginx: open_file_cache_valid 60s).
-REVALIDATE_SECONDS = 5.0
-#: Open descriptors kept for hits (nginx's open_file_cache max is set per site; the
-#: default RLIMIT_NOFILE of systemd services is 1024 soft / 524288 hard).
-OPEN_FILES = 1024
-#: A hit moves its file's mtime (the shared LRU order) at most this often.
-TOUCH_SECONDS = 60.0
-#: A directory re-read for eviction is trusted this long.
-RESYNC_SECONDS = 1.0
-#: Free space left on the filesystem after a fill, so the machine keeps working:
-#: this much, or a twentieth of the filesystem when that is smaller.
-FREE_SPACE_MARGIN = 64 * 1024 * 1024
-
-
-def error_kind(exc: BaseException) -> str:
-    """Name an OS error for logs and metrics: no_space, read_only, permission, io."""
-    if isinstance(exc, OSError):
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return "no_space"
-        if exc.errno == errno.EROFS:
-            return "read_only"
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return "permission"
-        if exc.errno == errno.EIO:
-            return "io"
-    return "other"
-
-
-class Handle:
-    """An open cached object: descriptor, metadata and where the body starts."""
-
-    __slots__ = ("body_offset", "checked", "fd", "ino", "key", "meta", "refs", "stale", "touched")
-
-    def __init__(self, key: str, fd: int, meta: ObjectMeta, body_offset: int, ino: int) -> None:
-        self.key = key
-        self.fd = fd
-        self.meta = meta
-        self.body_offset = body_offset
-        self.ino = ino
-        self.refs = 0
-        self.checked = 0.0
-        self.touched = 0.0
-        self.stale = False
-
-
-class TempObject:
-    """A fill in progress: its temporary file and descriptor."""
-
-    __slots__ = ("fd", "key", "path", "reserved")
-
-    def __init__(self, key: str, path: Path, fd: int) -> None:
-        self.key = key
-        self.path = path
-        self.fd = fd
-        self.reserved = 0
 
 
 class DiskStore:
@@ -113,23 +48,26 @@ class DiskStore:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._dir = CacheDir(root)
         self.root = root
-        self.objects_dir = root / "objects"
-        self.tmp_dir = root / "tmp"
-        self.evict_lock_path = root / "evict.lock"
+        self.objects_dir = self._dir.objects
+        self.tmp_dir = self._dir.tmp
+        self.evict_lock_path = self._dir.evict_lock
         self.max_size = max_size
-        self._watermarks = (high, low)
-        self._lru = LruIndex(max_size, high=high, low=low)
-        self._clock = clock
         self._monotonic = monotonic
-        self._metrics = metrics
-        self._open: OrderedDict[str, Handle] = OrderedDict()
-        self._filling: dict[str, int] = {}
-        self._reserved = 0
-        self._known: dict[str, str] = {}
-        self._resynced = -RESYNC_SECONDS
-        self.healthy = True
-        self.degraded_reason = ""
+        self._files = OpenFiles(self._dir.object_path)
+        self._health = Health(self._dir, metrics)
+        self._space = Space(
+            self._dir,
+            max_size,
+            high=high,
+            low=low,
+            files=self._files,
+            mark_failed=self._health.mark_failed,
+            metrics=metrics,
+            clock=clock,
+            monotonic=monotonic,
+        )
 
     # -- start and stop (blocking: run in an executor) ---------------------------
 
@@ -137,183 +75,75 @@ class DiskStore:
         """Create the layout, drop crash leftovers, and rebuild the index from disk."""
         self.objects_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        leftovers = sum(self._remove_if_abandoned(p) for p in self.tmp_dir.glob("*.part"))
+        leftovers = claims.sweep(self.tmp_dir)
         if leftovers:
             log.warning("removed %d unfinished fill(s) left by a stopped process", leftovers)
-        for entry in sorted(self._listing(), key=lambda e: e[2]):
-            self._lru.add(entry[0], entry[1], entry[2])
-        self._publish_gauges()
-        log.info("store %s: %d objects, %d bytes", self.root, len(self._lru), self._lru.total)
-
-    def _remove_if_abandoned(self, part: Path) -> bool:
-        """Remove a temporary file unless a live fill (of any process) holds its lock."""
-        try:
-            fd = os.open(part, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        try:
-            return self._unlink(part)
-        finally:
-            os.close(fd)
-
-    def _listing(self) -> list[tuple[str, int, float]]:
-        """(key, size, mtime) of every object on disk; headers read once per file (blocking)."""
-        found: list[tuple[str, int, float]] = []
-        known: dict[str, str] = {}
-        for path in self.objects_dir.glob("*/*/*"):
-            name = str(path)
-            key = self._known.get(name)
-            try:
-                st = os.stat(path)
-            except FileNotFoundError:
-                continue
-            if key is None:
-                entry = self._inspect(path)
-                if entry is None:
-                    continue
-                key = entry[0].key
-            known[name] = key
-            found.append((key, st.st_size, st.st_mtime))
-        self._known = known
-        return found
-
-    def _inspect(self, path: Path) -> tuple[ObjectMeta, float] | None:
-        try:
-            with open(path, "rb") as f:
-                meta, body_offset = decode_header(f.read(HEADER_ALIGN))
-                st = os.fstat(f.fileno())
-        except (OSError, CorruptObject) as exc:
-            log.warning("removing unreadable cache file %s: %s", path, exc)
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        if st.st_size != body_offset + meta.size or self.path_for(meta.key) != path:
-            log.warning("removing inconsistent cache file %s", path)
-            with contextlib.suppress(OSError):
-                path.unlink()
-            return None
-        return meta, st.st_mtime
+        self._space.scan()
+        log.info("store %s: %d objects, %d bytes", self.root, len(self), self.total_bytes)
 
     def close(self) -> None:
         """Close every cached descriptor."""
-        for handle in self._open.values():
-            handle.stale = True
-            if handle.refs == 0:
-                os.close(handle.fd)
-        self._open.clear()
+        self._files.close()
 
     # -- lookups (event-loop thread, no blocking beyond a local open/stat) -------
 
     def path_for(self, key: str) -> Path:
         """Where the object for ``key`` lives; a hash, so no key can escape the store."""
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.objects_dir / digest[:2] / digest[2:4] / digest
+        return self._dir.object_path(key)
 
     def lookup(self, key: str) -> Handle | None:
         """Return an open handle on the cached object (call ``release``), or None."""
         now = self._monotonic()
-        handle = self._open.get(key)
-        if handle is not None and now - handle.checked > REVALIDATE_SECONDS:
-            try:
-                current = os.stat(self.path_for(key)).st_ino
-            except OSError:
-                current = -1
-            if current != handle.ino:
-                self._forget_handle(key)
-                handle = None
-            else:
-                handle.checked = now
+        handle = self._files.get(key, now)
         if handle is None:
-            handle = self._open_file(key, now)
+            handle = self._open(key, now)
             if handle is None:
                 return None
-        else:
-            self._open.move_to_end(key)
         handle.refs += 1
-        wall = self._clock()
-        self._lru.touch(key, wall)
-        if wall - handle.touched > TOUCH_SECONDS:
-            # The mtime is the LRU order every worker (and the next start) sees.
-            handle.touched = wall
-            with contextlib.suppress(OSError):
-                os.utime(handle.fd)
+        self._space.hit(handle)
         return handle
 
     def release(self, handle: Handle) -> None:
         """Give back a handle from ``lookup``."""
-        handle.refs -= 1
-        if handle.stale and handle.refs == 0:
-            os.close(handle.fd)
+        self._files.release(handle)
 
-    def _open_file(self, key: str, now: float) -> Handle | None:
-        path = self.path_for(key)
+    def _open(self, key: str, now: float) -> Handle | None:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            handle = self._files.open(key, now)
         except FileNotFoundError:
-            if key in self._lru:
-                self._lru.remove(key)
-                self._publish_gauges()
+            self._space.gone(key)
             return None
         except OSError as exc:
             self.mark_failed(exc, "open")
             return None
-        try:
-            meta, body_offset = decode_header(os.pread(fd, HEADER_ALIGN, 0))
-            st = os.fstat(fd)
-            if meta.key != key or st.st_size != body_offset + meta.size:
-                raise CorruptObject("header does not match the file")
-        except (OSError, CorruptObject) as exc:
-            os.close(fd)
-            log.warning("cache file for %r unreadable, dropping it: %s", key, exc)
-            self._unlink(path)
-            self._lru.remove(key)
+        if handle is None:
+            # Its header cannot be trusted: drop the file, and a fill replaces it.
+            claims.unlink(self.path_for(key))
+            self._space.index.remove(key)
             return None
-        handle = Handle(key, fd, meta, body_offset, st.st_ino)
-        handle.checked = now
-        handle.touched = st.st_mtime
-        self._open[key] = handle
-        if key not in self._lru:
-            # Published by another worker process sharing this directory.
-            self._lru.add(key, meta.size, self._clock())
-            self._publish_gauges()
-        while len(self._open) > OPEN_FILES:
-            oldest = next(iter(self._open))
-            self._forget_handle(oldest)
+        self._space.found(key, handle.meta.size)
         return handle
 
-    def _forget_handle(self, key: str) -> None:
-        handle = self._open.pop(key, None)
-        if handle is None:
-            return
-        handle.stale = True
-        if handle.refs == 0:
-            os.close(handle.fd)
-
     def __contains__(self, key: str) -> bool:
-        return key in self._lru
+        return key in self._space.index
 
     @property
     def total_bytes(self) -> int:
         """Bytes of all objects in the store."""
-        return self._lru.total
+        return self._space.index.total
 
     def __len__(self) -> int:
-        return len(self._lru)
+        return len(self._space.index)
 
     def keys(self) -> list[str]:
         """Every cached key, least recently used first."""
-        return [key for key, _size, _t in self._lru.entries()]
+        return [key for key, _size, _t in self._space.index.entries()]
 
     # -- fills -------------------------------------------------------------------
 
     def part_path(self, key: str) -> Path:
         """Where the fill of ``key`` writes, whichever process runs it."""
-        return self.tmp_dir / (hashlib.sha256(key.encode()).hexdigest() + ".part")
+        return self._dir.part_path(key)
 
     def claim(self, key: str) -> TempObject | None:
         """Claim the fill of ``key`` for this process, or None if another one holds it.
@@ -322,141 +152,45 @@ class DiskStore:
         drops it when the process dies, and whoever opens the file can test it.
         Blocking (two opens and a stat); raises OSError when the disk refuses.
         """
-        path = self.part_path(key)
-        for _ in range(5):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return None
-            try:
-                current = os.stat(path).st_ino
-            except FileNotFoundError:
-                current = -1
-            if current == os.fstat(fd).st_ino:
-                # Ours now; whatever a dead fill left in it goes.
-                os.ftruncate(fd, 0)
-                return TempObject(key, path, fd)
-            # Between our open and our lock the file was published or cleaned away.
-            os.close(fd)
-        raise OSError(errno.EAGAIN, f"could not claim {path}")
+        return claims.claim(key, self.part_path(key))
 
     def free_space(self) -> tuple[int, int]:
         """Bytes the filesystem under the store still offers us, and its size (blocking)."""
-        st = os.statvfs(self.root)
-        return st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+        return space.free_space(self.root)
 
     async def reserve(self, temp: TempObject, size: int) -> bool:
         """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit."""
-        loop = asyncio.get_running_loop()
-        lock_fd = await loop.run_in_executor(None, self._lock_evictions)
-        try:
-            await self.resync()
-            incoming = size + self._reserved
-            victims = self._lru.victims(incoming, self._pinned())
-            for key in victims:
-                if await loop.run_in_executor(None, self._unlink, self.path_for(key)):
-                    self._metrics.evictions.labels(self._metrics.service).inc()
-                self._lru.remove(key)
-                self._forget_handle(key)
-        finally:
-            os.close(lock_fd)
-        if victims:
-            self._publish_gauges()
-        if self._lru.total + incoming > self.max_size:
-            return False
-        try:
-            free, fs_size = await loop.run_in_executor(None, self.free_space)
-        except OSError as exc:
-            self.mark_failed(exc, "statvfs")
-            return False
-        # Fills under way will take up to what they reserved; count it as taken.
-        if free - self._reserved < size + min(FREE_SPACE_MARGIN, fs_size // 20):
-            # One object that does not fit is no reason to stop caching smaller ones.
-            self._metrics.store_errors.labels(self._metrics.service, "no_space").inc()
-            log.warning(
-                "no room on disk for %r (%d bytes, %d free); serving it uncached",
-                temp.key,
-                size,
-                free,
-            )
-            return False
-        temp.reserved = size
-        self._reserved += size
-        self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
-        return True
+        return await self._space.reserve(temp, size)
 
     async def resync(self, *, force: bool = False) -> None:
         """Re-read the directory: other workers sharing it add and remove objects too."""
-        if force or self._monotonic() - self._resynced > RESYNC_SECONDS:
-            listing = await asyncio.get_running_loop().run_in_executor(None, self._listing)
-            self._merge(listing)
-            self._resynced = self._monotonic()
-
-    def _lock_evictions(self) -> int:
-        """Take the store-wide eviction lock (blocking); closing the descriptor frees it."""
-        fd = os.open(self.evict_lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
-
-    def _merge(self, listing: list[tuple[str, int, float]]) -> None:
-        """Make the index match the directory, keeping this process's fresher access times."""
-        seen = {key: last for key, _size, last in self._lru.entries()}
-        merged = sorted(
-            ((max(mtime, seen.get(key, mtime)), key, size) for key, size, mtime in listing),
-        )
-        high, low = self._watermarks
-        self._lru = LruIndex(self.max_size, high=high, low=low)
-        for last, key, size in merged:
-            self._lru.add(key, size, last)
-        self._publish_gauges()
-
-    def _pinned(self) -> set[str]:
-        pinned = {key for key, handle in self._open.items() if handle.refs}
-        pinned.update(self._filling)
-        return pinned
+        await self._space.resync(force=force)
 
     def publish(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Make a verified, fsynced temporary file the cached object (blocking)."""
-        final = self.path_for(meta.key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(temp.path, final)
-        dir_fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        claims.publish(temp, self.path_for(meta.key))
 
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Record a publication in the index (event-loop thread, after ``publish``)."""
-        self._forget_handle(meta.key)
-        self._lru.add(meta.key, meta.size, self._clock())
-        self.finish(temp)
-        self._publish_gauges()
+        self._files.forget(meta.key)
+        self._space.published(temp, meta)
 
     def finish(self, temp: TempObject) -> None:
         """Release a fill's reservation and pin (published or not)."""
-        self._reserved -= temp.reserved
-        temp.reserved = 0
-        count = self._filling.get(temp.key, 0) - 1
-        if count > 0:
-            self._filling[temp.key] = count
-        else:
-            self._filling.pop(temp.key, None)
+        self._space.finish(temp)
 
     def discard(self, temp: TempObject) -> None:
         """Remove an unfinished fill's file (blocking, cheap)."""
-        self._unlink(temp.path)
+        claims.discard(temp)
 
     # -- removal -----------------------------------------------------------------
 
     def remove(self, key: str) -> bool:
         """Delete one cached object; True if it was there."""
-        existed = self._unlink(self.path_for(key))
-        self._forget_handle(key)
-        if self._lru.remove(key) or existed:
-            self._publish_gauges()
+        existed = claims.unlink(self.path_for(key))
+        self._files.forget(key)
+        if self._space.index.remove(key) or existed:
+            self._space.update_gauges()
             return True
         return False
 
@@ -464,57 +198,26 @@ class DiskStore:
         """Delete every cached object whose key starts with ``prefix``."""
         return sum(self.remove(key) for key in self.keys() if key.startswith(prefix))
 
-    def _unlink(self, path: Path) -> bool:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
     # -- health ------------------------------------------------------------------
+
+    @property
+    def healthy(self) -> bool:
+        """False while the disk refuses writes: misses are then served uncached."""
+        return self._health.healthy
+
+    @property
+    def degraded_reason(self) -> str:
+        """What failed, and during what, while the store is not ``healthy``."""
+        return self._health.degraded_reason
 
     def mark_failed(self, exc: BaseException, op: str) -> None:
         """Note a disk failure: count it always, log it once per episode."""
-        kind = error_kind(exc)
-        self._metrics.store_errors.labels(self._metrics.service, kind).inc()
-        if self.healthy:
-            self.healthy = False
-            self.degraded_reason = f"{op}: {exc}"
-            self._metrics.store_healthy.labels(self._metrics.service).set(0)
-            log.error(
-                "disk store %s degraded (%s during %s: %s); serving misses from upstream "
-                "without caching until a write succeeds again",
-                self.root,
-                kind,
-                op,
-                exc,
-            )
+        self._health.mark_failed(exc, op)
 
     def probe(self) -> bool:
         """Try a small write in the store (blocking): True if the disk takes writes again."""
-        path = self.tmp_dir / f".probe.{os.getpid()}"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                os.write(fd, b"\0" * 4096)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    path.unlink()
-            free, fs_size = self.free_space()
-            return free >= min(FREE_SPACE_MARGIN, fs_size // 20)
-        except OSError:
-            return False
+        return self._health.probe()
 
     def recovered(self) -> None:
         """Flip back to healthy after a good ``probe`` (event-loop thread)."""
-        if not self.healthy:
-            self.healthy = True
-            self.degraded_reason = ""
-            self._metrics.store_healthy.labels(self._metrics.service).set(1)
-            log.warning("disk store %s accepts writes again; caching resumed", self.root)
-
-    def _publish_gauges(self) -> None:
-        self._metrics.cached_bytes.labels(self._metrics.service).set(self._lru.total)
-        self._metrics.cached_objects.labels(self._metrics.service).set(len(self._lru))
+        self._health.recovered()

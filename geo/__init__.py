@@ -5,12 +5,13 @@ distance from a point, healthy regions first; `HealthBoard` turns probe results
 into the set of healthy regions; `place` turns a GeoIP2 City record into a
 `Location`; `client_address` finds the client behind trusted proxies; `authorise`
 checks a grant; `place_client` and `edge_url` decide and build the redirect. The thin
-I/O around it: `locate` asks a City reader, `ReloadingReader` keeps one current as
-geoipupdate replaces the file, and `NetworkCache` saves repeated lookups from one
-network.
+I/O around it: `locate` asks a City reader and `NetworkCache` saves repeated lookups
+from one network.
 
-The locator service itself (aiohttp, health checks) is the `locator` package, imported
-only by the command that runs it.
+Importing this package needs neither geoip2 nor aiohttp. `geo.reader.ReloadingReader`,
+which keeps a City reader current as geoipupdate replaces the file, wraps geoip2 and is
+imported from `geo.reader` by whoever opens a database. The locator service itself
+(aiohttp, health checks) is the `locator` package.
 """
 
 from geo.address import is_unroutable, parse_client_address
@@ -32,7 +33,6 @@ from geo.health import HealthBoard, HealthState
 from geo.ipcache import NetworkCache, network_key
 from geo.locate import CityReader, Kind, Location, Reason, locate, place, unplaced
 from geo.points import CONTINENT_POINTS, COUNTRY_POINTS
-from geo.reader import ReloadingReader
 from geo.region import DEFAULT_REGIONS, Region, check_catalogue
 from geo.target import Placement, edge_url, place_client
 
@@ -57,7 +57,6 @@ __all__ = [
     "Reason",
     "Refused",
     "Region",
-    "ReloadingReader",
     "UnknownRegion",
     "UnsafePath",
     "Via",

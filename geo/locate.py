@@ -4,21 +4,23 @@
 precise it is: the city's coordinates when the database names a city, else a
 representative point for the country, else for the continent, else DEFAULT, which
 the caller maps to its configured default region. Looking a client up never raises.
+
+Only `locate` needs geoip2 (for the errors a reader raises), and imports it when
+called: the rest of this module, and the `geo` package with it, loads without it.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
-
-import geoip2.errors
-import geoip2.models
-import maxminddb
+from typing import TYPE_CHECKING, Protocol
 
 from geo.address import is_unroutable, parse_client_address
 from geo.errors import InvalidAddress, InvalidSetting
 from geo.points import CONTINENT_POINTS, COUNTRY_POINTS
+
+if TYPE_CHECKING:
+    import geoip2.models
 
 
 class CityReader(Protocol):
@@ -101,11 +103,16 @@ def locate(reader: CityReader, ip: str) -> Location:
         return unplaced(Reason.INVALID_ADDRESS)
     if is_unroutable(address):
         return unplaced(Reason.UNROUTABLE)
+    # Here rather than at the top, so that the pure core loads without geoip2; once
+    # loaded, these are a lookup in sys.modules.
+    from geoip2.errors import AddressNotFoundError
+    from maxminddb import InvalidDatabaseError
+
     try:
         record = reader.city(str(address))
-    except geoip2.errors.AddressNotFoundError:
+    except AddressNotFoundError:
         return unplaced(Reason.NOT_IN_DATABASE)
-    except maxminddb.InvalidDatabaseError:
+    except InvalidDatabaseError:
         # A corrupt record must cost one client its nearest region, not its request.
         return unplaced(Reason.DATABASE_ERROR)
     except ValueError:

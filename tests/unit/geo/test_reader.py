@@ -12,7 +12,8 @@ from pathlib import Path
 import geoip2.database
 import pytest
 
-from geo import DatabaseUnreadable, InvalidSetting, ReloadingReader
+from geo import DatabaseUnreadable, InvalidSetting
+from geo.reader import ReloadingReader
 from tests.unit.geo import mmdb
 
 CLIENT = "192.0.2.1"
