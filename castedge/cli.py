@@ -4,51 +4,82 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
-from castedge.common import load_from_args, run_service, setup_logging
+from castedge.common import config_path
 from castedge.edge_cli import add_edge_commands
 from castedge.locator_cli import add_locator_commands
 from castedge.switch_cli import add_switch_commands
-from config import ConfigError, config_path_from, load_settings
+from config import (
+    CACHING_ROLES,
+    ROLES,
+    ConfigError,
+    Settings,
+    exposure_warnings,
+    load_settings,
+    role_cache,
+    role_prefixes,
+    roles_in,
+)
+from config.units import format_size
 
 __all__ = ["main"]
 
 log = logging.getLogger("castedge")
 
+_ROLE_HELP = {
+    "origin": "the podcast pull-through cache",
+    "edge": "a video edge for signed URLs",
+    "locator": "the locator: players to the nearest healthy region",
+}
 
-def cmd_origin(args: argparse.Namespace) -> int:
-    settings = load_from_args(args)
-    setup_logging(settings.log_level)
-    workers = settings.origin.workers or os.cpu_count() or 1
-    if workers > 1 and not args.worker:
-        from castedge.supervisor import Supervisor
 
-        return Supervisor(
-            role="origin",
-            config_path=config_path_from(args.config, os.environ),
-            count=workers,
-            listens=[("origin", settings.origin.listen), ("admin", settings.admin.listen)],
-            drain_timeout=settings.origin.drain_timeout,
-        ).run()
-    from origin.service import run_origin
+def cmd_serve(args: argparse.Namespace) -> int:
+    from runtime.launch import serve_node, serve_worker
 
-    return run_service("origin", run_origin(settings, worker=args.worker))
+    only = args.only
+    if args.worker is not None:
+        return serve_worker(config_path(args), args.worker, only=only)
+    return serve_node(config_path(args), only=only)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = args.file or config_path_from(args.config, os.environ)
+    from runtime.roles import check_role, roles_to_run
+
+    path = args.file or config_path(args)
     settings = load_settings(path)
-    where = settings.storage.s3.bucket if settings.storage.s3 else settings.storage.dir
-    print(f"{path}: OK (storage {where}, cache {settings.cache.dir})")
+    roles = roles_to_run(settings, args.role) if args.role or roles_in(settings) else ()
+    for role in roles:
+        check_role(settings, role)
+    for warning in exposure_warnings(settings):
+        print(f"warning: {warning}", file=sys.stderr)
+    if not roles:
+        print(f"{path}: OK, no role to run (a file for the commands that sign and revoke)")
+        return 0
+    print(f"{path}: OK, roles: {', '.join(roles)}")
+    for role in roles:
+        print(f"  {role}: {_describe(settings, role)}")
     return 0
 
 
+def _describe(settings: Settings, role: str) -> str:
+    section = getattr(settings, role)
+    parts = [f"listen {section.listen}"]
+    if role in CACHING_ROLES:
+        cache = role_cache(settings, role)
+        prefixes = ", ".join(p for p in role_prefixes(settings, role) if p) or "every key"
+        parts += [f"serves {prefixes}", f"cache {cache.dir} ({format_size(cache.max_size)})"]
+    workers = section.workers or "auto"
+    parts.append(f"workers {workers}")
+    return "; ".join(parts)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    setup_logging("info")
     from castedge.demo import run_demo
+    from runtime.launch import run_service, setup_logging
+
+    setup_logging("info")
 
     return run_service(
         "demo", run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port)
@@ -69,13 +100,33 @@ def build_parser() -> argparse.ArgumentParser:
         )
         return p
 
-    p = with_config(sub.add_parser("origin", help="run the podcast pull-through cache"))
-    # Set by the supervisor on the processes it starts (origin.workers > 1).
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_origin)
+    p = with_config(
+        sub.add_parser(
+            "serve",
+            help="run every role the settings file configures, as one node",
+            description=(
+                "Run every role whose section the file has (origin, edge, locator) under "
+                "one supervisor, with one admin listener."
+            ),
+        )
+    )
+    # Set by the supervisor on the processes it starts.
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--role", dest="only", choices=ROLES, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_serve)
 
-    p = with_config(sub.add_parser("check-config", help="validate a settings file and exit"))
+    for role, what in _ROLE_HELP.items():
+        p = with_config(sub.add_parser(role, help=f"run {what} (castedge serve, this role only)"))
+        p.set_defaults(func=cmd_serve, worker=None, only=role)
+
+    p = with_config(
+        sub.add_parser(
+            "check-config",
+            help="validate a settings file and every role it configures, and exit",
+        )
+    )
     p.add_argument("file", nargs="?", help="the file to check (default: as --config)")
+    p.add_argument("--role", choices=ROLES, help="check only this role")
     p.set_defaults(func=cmd_check_config)
 
     add_switch_commands(sub, with_config)

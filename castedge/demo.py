@@ -39,7 +39,7 @@ def _upload_samples(s3: LocalS3, episodes: int, size: int) -> list[tuple[str, st
 
 async def run_demo(*, episodes: int = 3, size_mb: int = 30, port: int = 8080) -> None:
     """Start everything, print what to try, run until Ctrl-C, then remove it all."""
-    from origin.service import run_origin
+    from runtime.worker import run_worker
 
     # boto3 needs some credentials; the local server accepts any.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -78,7 +78,7 @@ async def run_demo(*, episodes: int = 3, size_mb: int = 30, port: int = 8080) ->
             "\nCtrl-C stops everything and removes the temporary files.\n",
             flush=True,
         )
-        await run_origin(settings)
+        await run_worker(settings, ("origin",), admin=True)
     finally:
         s3.stop()
         with contextlib.suppress(OSError):

@@ -1,4 +1,4 @@
-"""``castedge edge``, ``castedge sign`` and ``castedge revoke``: the signed-video commands."""
+"""``castedge sign`` and ``castedge revoke``: the signed-video commands."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from castedge.common import load_from_args, run_service, setup_logging
+from castedge.common import load_from_args
 from config import parse_duration
 from edge.errors import EdgeError
 from signer import ClaimError
@@ -26,21 +26,6 @@ def _duration(text: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"expected a duration greater than 0, got {text!r}")
     return seconds
-
-
-def cmd_edge(args: argparse.Namespace) -> int:
-    settings = load_from_args(args)
-    from edge.app import edge_settings
-
-    edge_settings(settings)  # a missing section is reported before anything starts
-    setup_logging(settings.log_level)
-    from edge.service import run_edge
-
-    try:
-        return run_service("edge", run_edge(settings))
-    except EdgeError as exc:
-        print(f"castedge: {exc}", file=sys.stderr)
-        return 2
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -76,12 +61,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         print(f"castedge revoke: {exc}", file=sys.stderr)
         return 2
     until = datetime.datetime.fromtimestamp(done.until, datetime.UTC)
-    interval = settings.edge.revocation_interval if settings.edge is not None else 0
+    interval = settings.signing.revocation_interval if settings.signing is not None else 0
     entries = len(done.revoked)
     print(
         f"revoked {done.what} until {until:%Y-%m-%d %H:%M:%S} UTC; "
         f"{done.file.path} holds {entries} {'entry' if entries == 1 else 'entries'}; "
-        f"edges re-read it within {interval:g} s"
+        f"edges and locators re-read it within {interval:g} s"
     )
     return 0
 
@@ -89,10 +74,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 def add_edge_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], with_config: WithConfig
 ) -> None:
-    """Adds the edge's subcommands to the ``castedge`` parser."""
-    p = with_config(sub.add_parser("edge", help="run a video edge for signed URLs"))
-    p.set_defaults(func=cmd_edge)
-
+    """Adds the signed-URL subcommands to the ``castedge`` parser."""
     p = with_config(
         sub.add_parser(
             "sign",
@@ -121,7 +103,10 @@ def add_edge_commands(
         sub.add_parser(
             "revoke",
             help="refuse a student's or one token's URLs before they expire",
-            description="Add an entry to edge.revocation_file; edges re-read it by themselves.",
+            description=(
+                "Add an entry to signing.revocation_file; edges and locators re-read it "
+                "by themselves."
+            ),
         )
     )
     which = p.add_mutually_exclusive_group(required=True)

@@ -1,4 +1,4 @@
-"""``castedge locator`` and ``castedge locate``: the redirect service and its explanation."""
+"""``castedge locate``: why an address goes to the region it goes to."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from castedge.common import load_from_args, run_service, setup_logging
+from castedge.common import load_from_args
 from config import Listen
 
 __all__ = ["add_locator_commands"]
@@ -20,23 +20,6 @@ WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
 #: How long `castedge locate` waits for the running locator's answer.
 ASK_TIMEOUT = 2.0
-
-
-def cmd_locator(args: argparse.Namespace) -> int:
-    settings = load_from_args(args)
-    from locator.settings import locator_settings
-
-    locator_settings(settings)  # a missing section is reported before anything starts
-    setup_logging(settings.log_level)
-    from geo.errors import GeoError
-    from locator.service import run_locator
-
-    try:
-        return run_service("locator", run_locator(settings))
-    except GeoError as exc:
-        # The City database is missing or unusable.
-        print(f"castedge locator: {exc}", file=sys.stderr)
-        return 2
 
 
 @dataclass(frozen=True)
@@ -62,12 +45,15 @@ async def _ask_locator(url: str, names: list[str]) -> _Health | None:
             aiohttp.ClientSession(timeout=timeout) as session,
             session.get(f"{url}/healthz", allow_redirects=False) as response,
         ):
-            if response.status != 200:
+            # 503 while some role of the node is unhealthy: the locator's part still says.
+            if response.status not in (200, 503):
                 return None
             body = json.loads(await response.read())
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
-    regions = body.get("regions") if isinstance(body, dict) else None
+    roles = body.get("roles") if isinstance(body, dict) else None
+    part = roles.get("locator") if isinstance(roles, dict) else None
+    regions = part.get("regions") if isinstance(part, dict) else None
     if not isinstance(regions, dict) or sorted(regions) != sorted(names):
         # Another role's admin listener, or a locator with another catalogue.
         return None
@@ -148,7 +134,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
     target = placement.target
     if target is None:
         where = "S3 (storage.s3)"
-        if settings.storage.s3 is None:
+        if settings.storage is None or settings.storage.s3 is None:
             where = "nowhere: 503 (no storage.s3 to fall back to)"
         print(f"chosen: no region is healthy; players go to {where}")
         return 0
@@ -162,12 +148,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
 def add_locator_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], with_config: WithConfig
 ) -> None:
-    """Adds the locator's subcommands to the ``castedge`` parser."""
-    p = with_config(
-        sub.add_parser("locator", help="run the locator: players to the nearest healthy region")
-    )
-    p.set_defaults(func=cmd_locator)
-
+    """Adds ``castedge locate`` to the ``castedge`` parser."""
     p = with_config(
         sub.add_parser(
             "locate",

@@ -10,6 +10,15 @@ from __future__ import annotations
 from .errors import ConfigError
 from .listen import Listen
 from .load import DEFAULT_CONFIG_PATH, config_path_from, load_settings, settings_from_mapping
+from .roles import (
+    CACHING_ROLES,
+    ROLES,
+    exposure_warnings,
+    role_cache,
+    role_prefixes,
+    roles_in,
+    serves,
+)
 from .secret import Secret
 from .settings import (
     AdminSettings,
@@ -29,7 +38,9 @@ from .settings import (
 from .units import parse_duration, parse_size
 
 __all__ = [
+    "CACHING_ROLES",
     "DEFAULT_CONFIG_PATH",
+    "ROLES",
     "AdminSettings",
     "CacheSettings",
     "ConfigError",
@@ -47,8 +58,13 @@ __all__ = [
     "StorageSettings",
     "UpstreamSettings",
     "config_path_from",
+    "exposure_warnings",
     "load_settings",
     "parse_duration",
     "parse_size",
+    "role_cache",
+    "role_prefixes",
+    "roles_in",
+    "serves",
     "settings_from_mapping",
 ]

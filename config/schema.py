@@ -33,6 +33,7 @@ from .kinds import (
     url,
     web_origin,
 )
+from .roles import caches_apart, roles_complete
 from .settings import (
     AdminSettings,
     CacheSettings,
@@ -185,6 +186,14 @@ def _default_region_listed(settings: Settings) -> None:
         )
 
 
+#: What the origin and the edge share: the folders they serve, and their part of the cache.
+_CACHING_ROLE_FIELDS = (
+    Field("prefixes", items(path_prefix(), expected="a list of folders"), default=[]),
+    Field("cache_dir", optional(path()), default=None),
+    Field("cache_max_size", optional(size(positive=True)), default=None),
+)
+
+
 S3 = Section(
     S3Settings,
     (
@@ -241,6 +250,7 @@ ORIGIN = Section(
         Field("fallback", choice("auto", "stream"), default="auto"),
         Field("workers", count_or_auto(1, 64), default=1),
         Field("drain_timeout", duration(), default="30s"),
+        *_CACHING_ROLE_FIELDS,
     ),
 )
 
@@ -257,8 +267,9 @@ EDGE = Section(
         Field("cache_control", header_value(), default="private, max-age=3600"),
         Field("public_cache_control", header_value(), default="public, max-age=86400"),
         Field("access_log", optional(text("a file path, or '-' for stderr")), default="-"),
-        Field("revocation_file", optional(path("a file path")), default=None),
-        Field("revocation_interval", duration(positive=True), default="5s"),
+        Field("workers", count_or_auto(1, 64), default=1),
+        Field("drain_timeout", duration(), default="30s"),
+        *_CACHING_ROLE_FIELDS,
     ),
     checks=(_region_name, _edge_paths_apart),
 )
@@ -296,6 +307,8 @@ SIGNING = Section(
         Field("active", text("a key id from signing.keys")),
         Field("leeway", duration(), default="30s"),
         Field("default_ttl", duration(positive=True), default="2h"),
+        Field("revocation_file", optional(path("a file path")), default=None),
+        Field("revocation_interval", duration(positive=True), default="5s"),
     ),
     checks=(_active_key_known,),
 )
@@ -363,6 +376,8 @@ LOCATOR = Section(
             ),
             default=None,
         ),
+        Field("workers", count_or_auto(1, 64), default=1),
+        Field("drain_timeout", duration(), default="30s"),
     ),
     checks=(_headers_differ,),
 )
@@ -370,10 +385,10 @@ LOCATOR = Section(
 SETTINGS = Section(
     Settings,
     (
-        Field("storage", section(STORAGE)),
+        Field("storage", optional(section(STORAGE)), default=None),
         Field("upstream", section(UPSTREAM), default=EMPTY),
-        Field("cache", section(CACHE)),
-        Field("origin", section(ORIGIN), default=EMPTY),
+        Field("cache", optional(section(CACHE)), default=None),
+        Field("origin", optional(section(ORIGIN)), default=None),
         Field("edge", optional(section(EDGE)), default=None),
         Field("admin", section(ADMIN), default=EMPTY),
         Field("signing", optional(section(SIGNING)), default=None),
@@ -382,5 +397,5 @@ SETTINGS = Section(
         Field("regions", optional(_catalogue(section(REGION))), default=None),
         Field("locator", optional(section(LOCATOR)), default=None),
     ),
-    checks=(_default_region_listed,),
+    checks=(_default_region_listed, roles_complete, caches_apart),
 )

@@ -76,7 +76,12 @@ class CacheSettings:
 
 @dataclass(frozen=True)
 class OriginSettings:
-    """How the podcast origin listens, what it tells caches, and where it logs requests."""
+    """How the podcast origin listens, what it tells caches, and where it logs requests.
+
+    ``prefixes`` are the folders of keys it serves and fetches (empty: every key);
+    ``cache_dir`` and ``cache_max_size`` override its share of the ``cache`` section
+    (see ``config.roles.role_cache``).
+    """
 
     listen: Listen
     cache_control: str
@@ -84,6 +89,9 @@ class OriginSettings:
     fallback: str
     workers: int | None
     drain_timeout: float
+    prefixes: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+    cache_max_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,8 @@ class EdgeSettings:
     """How a video edge listens, which region it serves, and what it tells browsers and caches.
 
     ``public_prefixes`` are directories (ending in "/") served without a token;
-    ``cors_origins`` are the web origins whose players may read responses ("*" for any).
+    ``cors_origins`` are the web origins whose players may read responses ("*" for any);
+    ``prefixes``, ``cache_dir`` and ``cache_max_size`` as for the origin.
     """
 
     listen: Listen
@@ -102,8 +111,11 @@ class EdgeSettings:
     cache_control: str
     public_cache_control: str
     access_log: str | None
-    revocation_file: Path | None
-    revocation_interval: float
+    workers: int | None = 1
+    drain_timeout: float = 30.0
+    prefixes: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+    cache_max_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -120,12 +132,18 @@ class AdminSettings:
 
 @dataclass(frozen=True)
 class SigningSettings:
-    """The HMAC keys signed URLs are minted and checked with, and their lifetimes."""
+    """The HMAC keys signed URLs are minted and checked with, their lifetimes, and revocations.
+
+    ``revocation_file`` is the list ``castedge revoke`` writes; every role that checks
+    or mints tokens re-reads it every ``revocation_interval`` seconds.
+    """
 
     keys: Mapping[str, Secret]
     active: str
     leeway: float
     default_ttl: float
+    revocation_file: Path | None = None
+    revocation_interval: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +193,8 @@ class LocatorSettings:
     grant_header: str
     proxy_secret_header: str
     proxy_secret: Secret | None
+    workers: int | None = 1
+    drain_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -182,10 +202,10 @@ class Settings:
     """Everything a castedge node is configured with, checked once at start."""
 
     source: str
-    storage: StorageSettings
+    storage: StorageSettings | None
     upstream: UpstreamSettings
-    cache: CacheSettings
-    origin: OriginSettings
+    cache: CacheSettings | None
+    origin: OriginSettings | None
     admin: AdminSettings
     signing: SigningSettings | None
     log_level: str

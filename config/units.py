@@ -13,7 +13,14 @@ import math
 import re
 from fractions import Fraction
 
-__all__ = ["DURATION_UNITS", "SIZE_UNITS", "parse_duration", "parse_size", "quote"]
+__all__ = [
+    "DURATION_UNITS",
+    "SIZE_UNITS",
+    "format_size",
+    "parse_duration",
+    "parse_size",
+    "quote",
+]
 
 SIZE_UNITS: dict[str, int] = {
     "b": 1,
@@ -67,6 +74,15 @@ def parse_size(text: str | int) -> int:
             f"(unknown unit {unit!r}; use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)"
         )
     return int(number * factor)
+
+
+def format_size(size: int) -> str:
+    """Show a number of bytes as an operator would write it back: ``100 GB``, ``1.5 TB``."""
+    for unit in ("TB", "GB", "MB", "kB"):
+        scale = SIZE_UNITS[unit.lower()]
+        if size >= scale:
+            return f"{size / scale:.4g} {unit}"
+    return f"{size} B"
 
 
 def parse_duration(text: str | int | float) -> float:

@@ -4,11 +4,11 @@ RFC 9110 GET/HEAD with ranges and conditionals (``conditional.decide``), zero-co
 sendfile (``sendfile``), the disk store (``store``), single-flight fills that stream
 while they fill (``fill``), the upstream (``upstream``: S3 or a directory), and the
 aiohttp adapter that ties them together (``serve.Delivery``). A service builds it
-with ``engine.delivery_context`` and exposes the admin routes with
-``admin.create_admin_app``.
+with ``engine.delivery_context``; ``admin`` holds the cache's admin endpoints, which
+the node's admin listener (``runtime.admin``) mounts.
 """
 
-from .admin import DELIVERY, create_admin_app
+from .admin import DELIVERY
 from .byte_range import ByteRange, parse_range
 from .conditional import Decision, Serve, Validators, decide
 from .engine import delivery_context, make_upstream
@@ -27,7 +27,6 @@ __all__ = [
     "MediaResponse",
     "Serve",
     "Validators",
-    "create_admin_app",
     "decide",
     "delivery_context",
     "make_upstream",

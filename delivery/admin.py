@@ -1,37 +1,30 @@
-"""The admin listener: health, metrics, prefetch and purge, behind a bearer token.
+"""The cache's admin endpoints: its health detail, prefetch and purge.
 
-It runs on its own port (loopback by default), never on the media listener. Routes
-under ``/admin/`` need ``Authorization: Bearer <token>``; ``/healthz`` and
-``/metrics`` are open so balancers and Prometheus can read them.
+They are mounted on the node's one admin listener (``runtime.admin``), behind its
+bearer token. A node may run two caches (an origin and an edge, each over its own
+folders of the bucket): a key is prefetched or purged in every cache whose
+prefixes hold it, and a key no cache serves is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import os
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
-
-from config import Secret
 
 from .errors import BadKey
 from .keys import object_key
-from .limits import request_limits
 from .serve import Delivery
 
-__all__ = ["ADMIN_TOKEN", "DELIVERY", "HEALTH", "bearer_auth", "create_admin_app", "plain_key"]
+__all__ = ["CACHES", "DELIVERY", "add_cache_routes", "plain_key", "store_status"]
 
+#: A media app's engine, set when the app starts.
 DELIVERY = web.AppKey("delivery", Delivery)
-ADMIN_TOKEN = web.AppKey("admin_token", bytes)
-#: Extra fields a service adds to /healthz (mode, region, ...).
-HEALTH: web.AppKey[Callable[[], dict[str, Any]]] = web.AppKey("health")
+#: The engines an admin app manages, with their roles' names.
+CACHES: web.AppKey[Sequence[tuple[str, Delivery]]] = web.AppKey("caches")
 
 #: Keys in one prefetch request, at most: a season of episodes, not the whole bucket.
 MAX_PREFETCH = 1000
@@ -42,33 +35,12 @@ def plain_key(key: str) -> str:
     return object_key(urllib.parse.quote(key, safe="/"))
 
 
-@web.middleware
-async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Demand the admin token on /admin/ routes; compare in constant time."""
-    if request.path.startswith("/admin/"):
-        expected = request.app[ADMIN_TOKEN]
-        given = request.headers.get("Authorization", "")
-        scheme, _, token = given.partition(" ")
-        ok = (
-            bool(expected)
-            and scheme.lower() == "bearer"
-            and hmac.compare_digest(token.strip().encode(), expected)
-        )
-        if not ok:
-            return web.json_response(
-                {"error": "missing or wrong admin token"},
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="castedge-admin"'},
-            )
-    return await handler(request)
-
-
-async def healthz(request: web.Request) -> web.Response:
-    delivery = request.app[DELIVERY]
+async def store_status(delivery: Delivery) -> dict[str, Any]:
+    """What /healthz says of one cache: its store, its upstream, its fills."""
     store = delivery.store
     # With several workers the directory is the truth; this worker's index may lag.
     await store.resync()
-    body: dict[str, Any] = {
+    return {
         "status": "ok" if store.healthy else "degraded",
         "store": {
             "healthy": store.healthy,
@@ -76,26 +48,16 @@ async def healthz(request: web.Request) -> web.Response:
             "objects": len(store),
             "bytes": store.total_bytes,
             "max_bytes": store.max_size,
+            "dir": str(store.root),
         },
+        "prefixes": [prefix for prefix in delivery.prefixes if prefix],
         "upstream": delivery.fills.upstream.describe(),
         "fills_in_progress": len(delivery.fills),
     }
-    extra = request.app.get(HEALTH)
-    if extra is not None:
-        body.update(extra())
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
-async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[DELIVERY].metrics.registry
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Several workers: add up what every process recorded (client_python's
-        # multiprocess mode); any worker may answer the scrape.
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return web.Response(
-        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
+def _engines_for(request: web.Request, key: str) -> list[Delivery]:
+    return [delivery for _, delivery in request.app[CACHES] if delivery.serves(key)]
 
 
 async def prefetch(request: web.Request) -> web.Response:
@@ -109,28 +71,33 @@ async def prefetch(request: web.Request) -> web.Response:
         return web.json_response({"error": 'expected {"keys": ["a.mp3", ...]}'}, status=400)
     if len(keys) > MAX_PREFETCH:
         return web.json_response({"error": f"at most {MAX_PREFETCH} keys at once"}, status=413)
-    delivery = request.app[DELIVERY]
     result: dict[str, Any] = {"cached": [], "started": [], "invalid": []}
-    waits: dict[str, asyncio.Future[None]] = {}
+    waits: dict[str, list[asyncio.Future[None]]] = {}
     for raw in keys:
         try:
             key = plain_key(raw)
         except BadKey as exc:
             result["invalid"].append({"key": raw, "reason": exc.reason})
             continue
-        if key in delivery.store:
+        engines = _engines_for(request, key)
+        if not engines:
+            result["invalid"].append({"key": raw, "reason": "no cache of this node serves it"})
+            continue
+        missing = [delivery for delivery in engines if key not in delivery.store]
+        if not missing:
             result["cached"].append(key)
             continue
-        delivery.fills.forget(key)
-        waits[key] = delivery.fills.start(key).completed
+        for delivery in missing:
+            delivery.fills.forget(key)
+            waits.setdefault(key, []).append(delivery.fills.start(key).completed)
         result["started"].append(key)
     if request.query.get("wait") in ("1", "true", "yes"):
-        outcomes = await asyncio.gather(*waits.values(), return_exceptions=True)
-        result["failed"] = [
-            {"key": key, "error": str(outcome)}
-            for key, outcome in zip(waits, outcomes, strict=True)
-            if isinstance(outcome, BaseException)
-        ]
+        result["failed"] = []
+        for key, futures in waits.items():
+            outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            errors = [str(o) for o in outcomes if isinstance(o, BaseException)]
+            if errors:
+                result["failed"].append({"key": key, "error": errors[0]})
         status = 200
     else:
         status = 202
@@ -140,7 +107,6 @@ async def prefetch(request: web.Request) -> web.Response:
 async def purge(request: web.Request) -> web.Response:
     """``DELETE /admin/cache/{key}``; a key ending in ``*`` purges that prefix."""
     raw = request.match_info["key"]
-    delivery = request.app[DELIVERY]
     prefix = raw.endswith("*")
     text = raw[:-1] if prefix else raw
     try:
@@ -149,42 +115,29 @@ async def purge(request: web.Request) -> web.Response:
     except BadKey as exc:
         return web.json_response({"error": exc.reason}, status=400)
     if prefix:
-        # Objects another worker filled are on disk but maybe not in our index yet.
-        await delivery.store.resync(force=True)
-        removed = delivery.store.remove_prefix(key)
-        delivery.metrics.purges.labels(delivery.metrics.service).inc(removed)
+        removed = 0
+        for _, delivery in request.app[CACHES]:
+            if not any(p.startswith(key) or key.startswith(p) for p in delivery.prefixes):
+                continue
+            # Objects another worker filled are on disk but maybe not in our index yet.
+            await delivery.store.resync(force=True)
+            count = delivery.store.remove_prefix(key)
+            delivery.metrics.purges.labels(delivery.metrics.service).inc(count)
+            removed += count
         return web.json_response({"prefix": key, "removed": removed})
-    removed_one = delivery.store.remove(key)
-    delivery.fills.forget(key)
-    if removed_one:
-        delivery.metrics.purges.labels(delivery.metrics.service).inc()
+    removed_one = 0
+    for delivery in _engines_for(request, key):
+        gone = delivery.store.remove(key)
+        delivery.fills.forget(key)
+        if gone:
+            delivery.metrics.purges.labels(delivery.metrics.service).inc()
+            removed_one += 1
     return web.json_response(
-        {"key": key, "removed": int(removed_one)}, status=200 if removed_one else 404
+        {"key": key, "removed": removed_one}, status=200 if removed_one else 404
     )
 
 
-def create_admin_app(
-    media_app: web.Application,
-    token: Secret | None,
-    *,
-    health: Callable[[], dict[str, Any]] | None = None,
-) -> web.Application:
-    """The admin listener's app, sharing ``media_app``'s engine (start the media app first).
-
-    ``health`` adds service-specific fields (mode, region, ...) to /healthz. A service
-    adds its own routes to the returned app before it starts.
-    """
-    app = web.Application(middlewares=[request_limits, bearer_auth])
-    app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
-    if health is not None:
-        app[HEALTH] = health
-
-    async def share_engine(admin: web.Application) -> None:
-        admin[DELIVERY] = media_app[DELIVERY]
-
-    app.on_startup.append(share_engine)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+def add_cache_routes(app: web.Application) -> None:
+    """Prefetch and purge, over the engines in ``app[CACHES]``."""
     app.router.add_post("/admin/prefetch", prefetch)
     app.router.add_delete("/admin/cache/{key:.*}", purge)
-    return app

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from config import Settings
+from config import Settings, role_cache, role_prefixes
 
 from .admin import DELIVERY
 from .fill import FillManager
@@ -30,6 +30,8 @@ PROBE_SECONDS = 5.0
 def make_upstream(settings: Settings, metrics: DeliveryMetrics) -> Upstream:
     """The upstream the settings name: an S3 bucket or a local directory."""
     storage = settings.storage
+    if storage is None:
+        raise LookupError("the settings have no storage section")
     if storage.s3 is not None:
         up = settings.upstream
         return S3Upstream(
@@ -53,16 +55,21 @@ def delivery_context(
     settings: Settings,
     metrics: DeliveryMetrics,
     *,
+    role: str,
     cache_control: str,
     clock: Callable[[], float] = time.time,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A ``cleanup_ctx`` entry that starts the engine with the app and stops it after."""
+    """A ``cleanup_ctx`` entry that starts ``role``'s engine with the app and stops it after.
+
+    The role's cache directory, size and prefixes come from ``config.roles``.
+    """
+    cache = role_cache(settings, role)
+    prefixes = role_prefixes(settings, role)
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         upstream = make_upstream(settings, metrics)
         await upstream.start()
-        cache = settings.cache
         store = DiskStore(
             cache.dir,
             cache.max_size,
@@ -73,7 +80,7 @@ def delivery_context(
         )
         await loop.run_in_executor(None, store.scan)
         fills = FillManager(store, upstream, metrics, negative_ttl=settings.upstream.negative_ttl)
-        app[DELIVERY] = Delivery(store, fills, metrics, cache_control)
+        app[DELIVERY] = Delivery(store, fills, metrics, cache_control, prefixes=prefixes)
         housekeeping = asyncio.create_task(_housekeeping(store), name="store housekeeping")
         log.info(
             "upstream: %s; cache: %s (%d bytes max)", upstream.describe(), cache.dir, cache.max_size

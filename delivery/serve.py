@@ -70,6 +70,12 @@ class Delivery:
     #: Called instead of fetching a miss while the disk store fails (the origin
     #: redirects to S3); None streams such misses from the upstream uncached.
     on_degraded_miss: Callable[[web.Request, str], Awaitable[web.StreamResponse]] | None = None
+    #: The folders of keys this engine serves and fetches; ``("",)`` is every key.
+    prefixes: tuple[str, ...] = ("",)
+
+    def serves(self, key: str) -> bool:
+        """Whether ``key`` is this engine's to serve: anything else is never fetched."""
+        return key.startswith(self.prefixes)
 
     async def serve(
         self,
@@ -82,6 +88,10 @@ class Delivery:
         extra = dict(headers or {})
         extra.setdefault("Cache-Control", self.cache_control)
         try:
+            if not key.startswith(self.prefixes):
+                # Another role's folder (the edge's paid video on an origin, say):
+                # as absent as a key the bucket does not hold, and never fetched.
+                raise ObjectNotFound(key)
             return await self._serve(request, key, extra)
         except DeliveryError as exc:
             return error_response(exc, extra)

@@ -21,13 +21,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from config import ConfigError, EdgeSettings, Settings
-from delivery.admin import DELIVERY
-from delivery.admin import create_admin_app as create_admin
+from delivery.admin import DELIVERY, store_status
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
 from delivery.keys import object_key
 from delivery.limits import request_limits
 from delivery.metrics import DeliveryMetrics
+from runtime.admin import AdminPart, create_node_admin
 from signer import Signer, TokenRejected, fingerprint
 
 from .access import authorise, is_public, split_signed
@@ -35,7 +35,16 @@ from .cors import CorsPolicy
 from .metrics import NO_TOKEN, EdgeMetrics
 from .revocations import RevocationFile, RevocationWatcher
 
-__all__ = ["EDGE", "FORBIDDEN_BODY", "SETTINGS", "EdgeState", "create_admin_app", "create_app"]
+__all__ = [
+    "EDGE",
+    "FORBIDDEN_BODY",
+    "SETTINGS",
+    "EdgeState",
+    "admin_part",
+    "create_admin_app",
+    "create_app",
+    "edge_settings",
+]
 
 log = logging.getLogger("castedge.edge")
 
@@ -52,6 +61,8 @@ class EdgeState:
     settings: EdgeSettings
     signer: Signer
     revocations: RevocationWatcher
+    #: How often the revocation file is checked for a change (``signing.revocation_interval``).
+    revocation_interval: float
     cors: CorsPolicy
     metrics: EdgeMetrics
     clock: Callable[[], float]
@@ -86,14 +97,17 @@ def create_app(
 ) -> web.Application:
     """The media listener's app. Raises ConfigError without ``edge`` or ``signing``."""
     edge, signer = edge_settings(settings)
+    assert settings.signing is not None, "edge_settings checked it"
     registry = registry if registry is not None else CollectorRegistry()
     delivery_metrics = DeliveryMetrics(registry, service="edge")
     metrics = EdgeMetrics(registry, region=edge.region)
-    file = RevocationFile(edge.revocation_file) if edge.revocation_file is not None else None
+    revocation_file = settings.signing.revocation_file
+    file = RevocationFile(revocation_file) if revocation_file is not None else None
     state = EdgeState(
         settings=edge,
         signer=signer,
         revocations=RevocationWatcher(file, metrics=metrics, clock=clock),
+        revocation_interval=settings.signing.revocation_interval,
         cors=CorsPolicy(edge.cors_origins),
         metrics=metrics,
         clock=clock,
@@ -105,7 +119,11 @@ def create_app(
     app.cleanup_ctx.append(_revocation_context)
     app.cleanup_ctx.append(
         delivery_context(
-            settings, delivery_metrics, cache_control=edge.public_cache_control, clock=clock
+            settings,
+            delivery_metrics,
+            role="edge",
+            cache_control=edge.public_cache_control,
+            clock=clock,
         )
     )
     app.cleanup_ctx.append(_free_space_context)
@@ -115,26 +133,37 @@ def create_app(
     return app
 
 
-def create_admin_app(media_app: web.Application) -> web.Application:
-    """The admin listener's app (prefetch, purge, metrics, health), sharing the media app's engine.
-
-    Start the media app first. Same API and token as the origin's.
-    """
+def admin_part(media_app: web.Application) -> AdminPart:
+    """The edge's share of the node's admin listener: health, revocations, its cache."""
     state = media_app[EDGE]
 
-    def health() -> dict[str, Any]:
+    async def status() -> tuple[bool, dict[str, Any]]:
+        delivery = media_app[DELIVERY]
         revocations = state.revocations
-        return {
-            "region": state.settings.region,
-            "free_bytes": state.free_bytes,
-            "revocations": {
+        detail = await store_status(delivery)
+        detail.update(
+            region=state.settings.region,
+            free_bytes=state.free_bytes,
+            revocations={
                 "file": str(revocations.file.path) if revocations.file is not None else None,
                 "entries": len(revocations.current),
                 "loaded_at": revocations.loaded_at,
             },
-        }
+        )
+        # As the media port's /healthz, which the locator checks.
+        return delivery.store.healthy, detail
 
-    return create_admin(media_app, media_app[SETTINGS].admin.token, health=health)
+    return AdminPart(
+        role="edge",
+        status=status,
+        registry=state.metrics.registry,
+        engine=lambda: media_app[DELIVERY],
+    )
+
+
+def create_admin_app(media_app: web.Application) -> web.Application:
+    """An admin listener for an edge alone (start the media app first)."""
+    return create_node_admin([admin_part(media_app)], media_app[SETTINGS].admin.token)
 
 
 # -- handlers ----------------------------------------------------------------------
@@ -237,27 +266,8 @@ def _done(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
 
 async def _revocation_context(app: web.Application) -> AsyncIterator[None]:
     state = app[EDGE]
-    watcher = state.revocations
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, watcher.load)
-    task = None
-    if watcher.file is not None:
-        log.info(
-            "revocation list %s: %d entries, checked every %g s",
-            watcher.file.path,
-            len(watcher.current),
-            state.settings.revocation_interval,
-        )
-        task = asyncio.create_task(
-            watcher.watch(state.settings.revocation_interval), name="revocation watcher"
-        )
-    try:
+    async with state.revocations.running(state.revocation_interval):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _free_space_context(app: web.Application) -> AsyncIterator[None]:

@@ -131,22 +131,22 @@ class Revoked:
 def revoke(
     settings: Settings, *, now: float, subject: str | None = None, token: str | None = None
 ) -> Revoked:
-    """Adds a subject or a token to the revocation file ``edge.revocation_file``."""
+    """Adds a subject or a token to the revocation file ``signing.revocation_file``."""
     if (subject is None) == (token is None):
         raise CommandError("give exactly one of --subject or --token")
-    edge = settings.edge
-    if edge is None or edge.revocation_file is None:
+    path = settings.signing.revocation_file if settings.signing is not None else None
+    if path is None:
         raise ConfigError(
             settings.source,
-            "edge.revocation_file",
-            "missing; castedge revoke writes the list the edges read there",
+            "signing.revocation_file",
+            "missing; castedge revoke writes the list the edges and the locator read there",
         )
     if settings.signing is not None:
         signer = Signer.from_settings(settings)
         max_ttl, leeway = signer.max_ttl, signer.leeway
     else:
         max_ttl, leeway = _DEFAULT_MAX_TTL, _DEFAULT_LEEWAY
-    file = RevocationFile(edge.revocation_file)
+    file = RevocationFile(path)
     if subject is not None:
         named = subject
         what = f"subject {subject!r} (tokens issued up to {_when(now)})"

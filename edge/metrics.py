@@ -23,6 +23,7 @@ class EdgeMetrics:
     """The edge's own counters, registered in the app's registry."""
 
     def __init__(self, registry: CollectorRegistry, *, region: str) -> None:
+        self.registry = registry
         self.region = region
         self.requests = Counter(
             "castedge_edge_requests",
@@ -48,6 +49,8 @@ class EdgeMetrics:
             "castedge_revocation_entries",
             "Entries in the revocation list the edge holds.",
             ["region"],
+            # Every worker reads the same file; the largest is the newest list.
+            multiprocess_mode="livemax",
             registry=registry,
         )
         self.revocation_loads = Counter(
@@ -60,6 +63,8 @@ class EdgeMetrics:
             "castedge_store_free_bytes",
             "Bytes still free on the filesystem under the cache, as last sampled.",
             ["region"],
+            # One filesystem: the lowest sample of any live worker is the freshest worry.
+            multiprocess_mode="livemin",
             registry=registry,
         )
         # Bound children: the hot path must not pay for a label lookup per request.

@@ -1,12 +1,12 @@
 """The revocation file: read at start, re-read when it changes, rewritten atomically.
 
 ``castedge revoke`` changes it under a lock, by writing a temporary file beside it,
-fsyncing and renaming it over the old one, so an edge never reads half a file. Each edge
-looks at the file's identity (inode, size, modification time) every
-``edge.revocation_interval`` seconds and re-reads it when that changed. A file that does
-not parse is logged and ignored: the edge keeps the list it had, rather than forgetting
-every revocation because of one bad edit. The format is ``RevocationList.to_json``
-(docs/signed-urls.md).
+fsyncing and renaming it over the old one, so a reader never sees half a file. Every
+role that checks or mints tokens (the edge, the locator) looks at the file's identity
+(inode, size, modification time) every ``signing.revocation_interval`` seconds and
+re-reads it when that changed. A file that does not parse is logged and ignored: the
+reader keeps the list it had, rather than forgetting every revocation because of one
+bad edit. The format is ``RevocationList.to_json`` (docs/signed-urls.md).
 """
 
 from __future__ import annotations
@@ -17,21 +17,28 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from signer import RevocationList, RevocationListError
 
 from .errors import RevocationFileError
-from .metrics import EdgeMetrics
 
-__all__ = ["RevocationFile", "RevocationWatcher"]
+__all__ = ["RevocationFile", "RevocationMetrics", "RevocationWatcher"]
 
 log = logging.getLogger("castedge.edge.revocation")
 
 #: Larger than any list the business produces (each entry is about 80 bytes, and
 #: entries leave the list when their tokens expire); a bigger file is a mistake.
 MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+class RevocationMetrics(Protocol):
+    """What a role counts of its revocation file (EdgeMetrics, LocatorMetrics)."""
+
+    def revocation_loaded(self, outcome: str, entries: int) -> None: ...
+
 
 Stamp = tuple[int, int, int]
 """A file's identity as far as change detection goes: inode, size, mtime in ns."""
@@ -128,16 +135,16 @@ class RevocationFile:
 
 
 class RevocationWatcher:
-    """Holds the list an edge checks tokens against, kept in step with the file.
+    """Holds the list a role checks tokens against, kept in step with the file.
 
-    Without a file (``edge.revocation_file`` unset) the list is empty and never changes.
+    Without a file (``signing.revocation_file`` unset) the list is empty and never changes.
     """
 
     def __init__(
         self,
         file: RevocationFile | None,
         *,
-        metrics: EdgeMetrics | None = None,
+        metrics: RevocationMetrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.file = file
@@ -150,7 +157,7 @@ class RevocationWatcher:
     def load(self) -> None:
         """Reads the file at start (blocking); raises RevocationFileError if it is broken.
 
-        An edge that cannot tell which tokens are revoked must not start as if none were.
+        A role that cannot tell which tokens are revoked must not start as if none were.
         A missing file is an empty list: nothing has been revoked yet.
         """
         if self.file is None:
@@ -196,6 +203,32 @@ class RevocationWatcher:
         while True:
             await asyncio.sleep(interval)
             await loop.run_in_executor(None, self.poll)
+
+    @contextlib.asynccontextmanager
+    async def running(self, interval: float) -> AsyncIterator[None]:
+        """Load the file, then keep the list in step with it until the block ends.
+
+        For an app's ``cleanup_ctx``: raises RevocationFileError before the app serves
+        when the file is broken.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.load)
+        if self.file is None:
+            yield
+            return
+        log.info(
+            "revocation list %s: %d entries, checked every %g s",
+            self.file.path,
+            len(self.current),
+            interval,
+        )
+        task = asyncio.create_task(self.watch(interval), name="revocation watcher")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _take(self, revoked: RevocationList) -> None:
         now = self._clock()

@@ -6,16 +6,16 @@ The redirect service around the pure `geo` core. `locator_settings` and
 `LocatorState`, whose handlers (`locator.handlers`) are adapters over geo's
 decisions. The I/O around them: the GeoIP reader kept current in the background, the
 health checks (`Prober`), the S3 fallback (`S3Fallback`), Prometheus metrics
-(`LocatorMetrics`) and access logs without grants (`LocatorLogFormat`). `run_locator`
-serves both listeners until told to stop.
+(`LocatorMetrics`), the revocation list, and access logs without grants
+(`LocatorLogFormat`). `admin_part` is its share of the node's admin listener; the
+`runtime` package runs it.
 """
 
-from locator.app import create_admin_app, create_app
+from locator.app import admin_part, create_admin_app, create_app
 from locator.fallback import S3Fallback
 from locator.logs import GrantRedactor, LocatorLogFormat, redact_grants
 from locator.metrics import PROBE_RESULTS, S3, LocatorMetrics
 from locator.prober import Prober, probe
-from locator.service import run_locator
 from locator.settings import Catalogue, catalogue_from, locator_settings
 from locator.state import LOCATOR, LocatorState
 
@@ -30,11 +30,11 @@ __all__ = [
     "LocatorState",
     "Prober",
     "S3Fallback",
+    "admin_part",
     "catalogue_from",
     "create_admin_app",
     "create_app",
     "locator_settings",
     "probe",
     "redact_grants",
-    "run_locator",
 ]

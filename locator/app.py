@@ -6,25 +6,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
 from config import Settings
-from delivery.admin import ADMIN_TOKEN, bearer_auth
 from delivery.limits import request_limits
+from edge.revocations import RevocationFile, RevocationWatcher
 from geo.health import HealthBoard
 from geo.ipcache import NetworkCache
 from geo.reader import ReloadingReader
 from locator.fallback import S3Fallback
 from locator.handlers import (
     VIDEO_ROUTE,
-    admin_health,
+    admin_status,
     locate_api,
-    metrics,
     public_health,
+    public_status,
     report_failure,
     video,
 )
@@ -32,9 +33,10 @@ from locator.metrics import LocatorMetrics
 from locator.prober import Prober
 from locator.settings import locator_settings
 from locator.state import LOCATOR, LocatorState
+from runtime.admin import AdminPart, create_node_admin
 from signer import Purpose, Signer
 
-__all__ = ["create_admin_app", "create_app"]
+__all__ = ["admin_part", "create_admin_app", "create_app"]
 
 log = logging.getLogger("castedge.locator")
 
@@ -47,8 +49,16 @@ def create_app(
 ) -> web.Application:
     """The locator's listener. Raises ConfigError without locator, geo, regions or signing."""
     locator, geo, catalogue = locator_settings(settings)
+    assert settings.signing is not None, "locator_settings checked it"
     names = [region.name for region in catalogue.regions]
     secret = locator.proxy_secret
+    metrics = LocatorMetrics(names, registry)
+    revocation_file = settings.signing.revocation_file
+    revocations = RevocationWatcher(
+        RevocationFile(revocation_file) if revocation_file is not None else None,
+        metrics=metrics,
+        clock=clock,
+    )
     state = LocatorState(
         settings=settings,
         catalogue=catalogue,
@@ -62,13 +72,16 @@ def create_app(
         grant_header=locator.grant_header,
         proxy_secret_header=locator.proxy_secret_header,
         proxy_secret=secret.reveal().encode() if secret is not None else None,
-        fallback=S3Fallback(settings.storage.s3),
-        metrics=LocatorMetrics(names, registry),
+        fallback=S3Fallback(settings.storage.s3 if settings.storage is not None else None),
+        metrics=metrics,
         clock=clock,
+        revocations=revocations,
+        revocation_interval=settings.signing.revocation_interval,
     )
-    state.metrics.watch(lambda: _snapshot(state))
     app = web.Application(middlewares=[request_limits, _count_responses])
     app[LOCATOR] = state
+    # The revocation list first: a locator that cannot read it must not mint URLs.
+    app.cleanup_ctx.append(_revocation_context)
     app.cleanup_ctx.append(_database_context)
     app.cleanup_ctx.append(_health_context)
     app.cleanup_ctx.append(_fallback_context)
@@ -79,20 +92,42 @@ def create_app(
     return app
 
 
-def create_admin_app(media_app: web.Application) -> web.Application:
-    """The admin listener: detailed health, metrics, and passive failure reports."""
+def admin_part(media_app: web.Application) -> AdminPart:
+    """The locator's share of the node's admin listener: health and failure reports."""
     state = media_app[LOCATOR]
-    app = web.Application(middlewares=[request_limits, bearer_auth])
-    token = state.settings.admin.token
-    app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
-    app[LOCATOR] = state
-    app.router.add_get("/healthz", admin_health)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_post("/admin/regions/{name}/failed", report_failure)
-    return app
+
+    async def status() -> tuple[bool, dict[str, Any]]:
+        # As the locator's own /healthz: unhealthy only when players can go nowhere.
+        code, _ = public_status(state)
+        return code == 200, admin_status(state)
+
+    def routes(admin: web.Application) -> None:
+        admin.router.add_post("/admin/regions/{name}/failed", report_failure)
+
+    def share(admin: web.Application) -> None:
+        admin[LOCATOR] = state
+
+    return AdminPart(
+        role="locator",
+        status=status,
+        registry=state.metrics.registry,
+        routes=routes,
+        share=share,
+    )
+
+
+def create_admin_app(media_app: web.Application) -> web.Application:
+    """An admin listener for a locator alone (start the media app first)."""
+    return create_node_admin([admin_part(media_app)], media_app[LOCATOR].settings.admin.token)
 
 
 # -- background work ------------------------------------------------------------------
+
+
+async def _revocation_context(app: web.Application) -> AsyncIterator[None]:
+    state = app[LOCATOR]
+    async with state.revocations.running(state.revocation_interval):
+        yield
 
 
 async def _database_context(app: web.Application) -> AsyncIterator[None]:
@@ -104,6 +139,7 @@ async def _database_context(app: web.Application) -> AsyncIterator[None]:
     reader = await asyncio.to_thread(ReloadingReader, geo.database, check_interval=0.0)
     state.reader = reader
     metadata = reader.metadata()
+    state.metrics.database_build.set(metadata.build_epoch)
     log.info(
         "GeoIP database %s: %s built %s",
         reader.path,
@@ -129,12 +165,15 @@ async def _reload_forever(state: LocatorState, reader: ReloadingReader, interval
             log.exception("checking %s for a new GeoIP database failed", reader.path)
             continue
         if changed:
-            state.cache.clear()
+            state.forget_placements()
+            state.metrics.database_reloads.inc()
+            state.metrics.database_build.set(reader.metadata().build_epoch)
             build = time.gmtime(reader.metadata().build_epoch)
             log.info(
                 "GeoIP database reloaded: %s built %s", reader.path, time.strftime("%F", build)
             )
         elif reader.failed_reloads != failures:
+            state.metrics.database_reload_failures.inc(reader.failed_reloads - failures)
             log.error("GeoIP database not reloaded, the old one serves on: %s", reader.last_error)
         failures = reader.failed_reloads
 
@@ -164,38 +203,6 @@ async def _health_context(app: web.Application) -> AsyncIterator[None]:
 async def _fallback_context(app: web.Application) -> AsyncIterator[None]:
     await app[LOCATOR].fallback.start()
     yield
-
-
-def _snapshot(state: LocatorState) -> Iterator[tuple[str, str, str, float]]:
-    cache = state.cache
-    yield ("counter", "castedge_locator_cache_hits", "Lookups answered by the cache.", cache.hits)
-    yield (
-        "counter",
-        "castedge_locator_cache_misses",
-        "Lookups that asked the database.",
-        cache.misses,
-    )
-    yield ("gauge", "castedge_locator_cache_entries", "Networks in the lookup cache.", len(cache))
-    reader = state.reader
-    if reader is not None:
-        yield (
-            "counter",
-            "castedge_locator_database_reloads",
-            "New GeoIP database files swapped in.",
-            reader.reloads,
-        )
-        yield (
-            "counter",
-            "castedge_locator_database_reload_failures",
-            "New GeoIP database files refused (the old one kept serving).",
-            reader.failed_reloads,
-        )
-        yield (
-            "gauge",
-            "castedge_locator_database_build_timestamp_seconds",
-            "When the GeoIP database in use was built (unix seconds).",
-            reader.metadata().build_epoch,
-        )
 
 
 # -- middleware -----------------------------------------------------------------------

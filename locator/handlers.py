@@ -18,7 +18,6 @@ import math
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from geo.address import ClientAddress
 from geo.errors import Refused, UnknownRegion, UnsafePath
@@ -31,10 +30,10 @@ from signer.scope import path_problem
 
 __all__ = [
     "VIDEO_ROUTE",
-    "admin_health",
+    "admin_status",
     "locate_api",
-    "metrics",
     "public_health",
+    "public_status",
     "report_failure",
     "video",
 ]
@@ -82,16 +81,39 @@ def _admit(
             client_ip=str(address) if address is not None else None,
             presented_secret=request.headers.get(state.proxy_secret_header),
             proxy_secret=state.proxy_secret,
+            revoked=state.revocations.current,
         )
     except Refused as exc:
         return _forbidden(state, exc, json=json)
     return permit, address
 
 
+def _url_ttl(state: LocatorState, permit: Permit, now: float) -> float:
+    """``url_ttl``, but never past ``max_ttl`` from the grant's issue time.
+
+    Counted from the grant's issue time, a longer lifetime would outlive the revocation
+    entries that cover it (they are pruned ``max_ttl`` after they are made).
+    """
+    if permit.issued_at is None:
+        return state.url_ttl
+    return min(state.url_ttl, permit.issued_at + state.url_signer.max_ttl - now)
+
+
 def _mint(state: LocatorState, permit: Permit, now: float) -> str:
-    """The edge token: the grant's scope, address binding and subject, for url_ttl."""
+    """The edge token: the grant's scope, address binding and subject, for url_ttl.
+
+    It carries the grant's issue time and names the grant as its parent, so a
+    revocation of the student (by subject) or of the grant (by token) voids it too:
+    a URL never outlives a revocation of the grant it came from.
+    """
     return state.url_signer.mint(
-        permit.scope, now=now, ttl=state.url_ttl, ip=permit.ip, subject=permit.subject
+        permit.scope,
+        now=now,
+        ttl=_url_ttl(state, permit, now),
+        ip=permit.ip,
+        subject=permit.subject,
+        issued_at=permit.issued_at,
+        parent=permit.parent,
     )
 
 
@@ -184,16 +206,15 @@ async def locate_api(request: web.Request) -> web.StreamResponse:
         "region": region,
         "url": url,
         # As Signer.mint computes the token's expiry.
-        "expires_at": math.ceil(now + state.url_ttl),
+        "expires_at": math.ceil(now + _url_ttl(state, permit, now)),
         "alternates": [{"region": name, "url": other} for name, other in alternates],
         "fallback": None,
     }
     return web.json_response(body, headers=PRIVATE)
 
 
-async def public_health(request: web.Request) -> web.Response:
-    """A balancer's check: 200 while players can be sent somewhere, 503 when nowhere."""
-    state = request.app[LOCATOR]
+def public_status(state: LocatorState) -> tuple[int, dict[str, Any]]:
+    """What a balancer sees: 200 while players can be sent somewhere, 503 when nowhere."""
     healthy = len(state.board.healthy_names())
     total = len(state.catalogue.regions)
     if healthy == total:
@@ -203,13 +224,17 @@ async def public_health(request: web.Request) -> web.Response:
     else:
         status = "fallback" if state.fallback.available else "unavailable"
     body = {"status": status, "regions_healthy": healthy, "regions": total}
-    code = 503 if status == "unavailable" else 200
+    return (503 if status == "unavailable" else 200), body
+
+
+async def public_health(request: web.Request) -> web.Response:
+    """A balancer's check on the locator's own port (see `public_status`)."""
+    code, body = public_status(request.app[LOCATOR])
     return web.json_response(body, status=code, headers={"Cache-Control": "no-store"})
 
 
-async def admin_health(request: web.Request) -> web.Response:
+def admin_status(state: LocatorState) -> dict[str, Any]:
     """Everything an operator asks first: each region's health, the database, the cache."""
-    state = request.app[LOCATOR]
     reader = state.reader
     database: dict[str, Any] | None = None
     if reader is not None:
@@ -223,7 +248,8 @@ async def admin_health(request: web.Request) -> web.Response:
             "last_error": str(reader.last_error) if reader.last_error is not None else None,
         }
     healthy = len(state.board.healthy_names())
-    body = {
+    revocations = state.revocations
+    return {
         "status": "ok" if healthy else "fallback",
         "regions": state.describe_regions(),
         "default_region": state.catalogue.default.name,
@@ -235,15 +261,12 @@ async def admin_health(request: web.Request) -> web.Response:
             "misses": state.cache.misses,
         },
         "fallback": state.fallback.describe(),
+        "revocations": {
+            "file": str(revocations.file.path) if revocations.file is not None else None,
+            "entries": len(revocations.current),
+            "loaded_at": revocations.loaded_at,
+        },
     }
-    return web.json_response(body, headers={"Cache-Control": "no-store"})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[LOCATOR].metrics.registry
-    return web.Response(
-        body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
 
 
 async def report_failure(request: web.Request) -> web.Response:

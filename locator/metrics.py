@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from geo.locate import Kind, Reason
 
@@ -25,7 +23,9 @@ _DECISION_BUCKETS = (5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
 class LocatorMetrics:
     """The counters an operator reads on the locator's /metrics.
 
-    Hot-path children are bound once, so a request pays for no label lookup.
+    Hot-path children are bound once, so a request pays for no label lookup. Every
+    value is set where it changes, not read at scrape time, so that under the
+    supervisor (client_python's multiprocess mode) each worker's part adds up.
     """
 
     def __init__(self, regions: Sequence[str], registry: CollectorRegistry | None = None) -> None:
@@ -73,6 +73,46 @@ class LocatorMetrics:
             "castedge_locator_region_healthy",
             "1 while the region receives players, 0 while its health checks fail.",
             ["region"],
+            # Each worker checks on its own; a region is up only where all see it up.
+            multiprocess_mode="livemin",
+            registry=r,
+        )
+        self.cache_hits = Counter(
+            "castedge_locator_cache_hits", "Lookups answered by the cache.", registry=r
+        )
+        self.cache_misses = Counter(
+            "castedge_locator_cache_misses", "Lookups that asked the database.", registry=r
+        )
+        self.cache_entries = Gauge(
+            "castedge_locator_cache_entries",
+            "Networks in the lookup cache (of every worker).",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.database_reloads = Counter(
+            "castedge_locator_database_reloads", "New GeoIP database files swapped in.", registry=r
+        )
+        self.database_reload_failures = Counter(
+            "castedge_locator_database_reload_failures",
+            "New GeoIP database files refused (the old one kept serving).",
+            registry=r,
+        )
+        self.database_build = Gauge(
+            "castedge_locator_database_build_timestamp_seconds",
+            "When the GeoIP database in use was built (unix seconds).",
+            multiprocess_mode="livemin",
+            registry=r,
+        )
+        self.revocation_entries = Gauge(
+            "castedge_locator_revocation_entries",
+            "Entries in the revocation list the locator holds.",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.revocation_loads = Counter(
+            "castedge_locator_revocation_loads",
+            "Reads of the revocation file by outcome (loaded, failed, vanished).",
+            ["outcome"],
             registry=r,
         )
         self.probes = Counter(
@@ -125,21 +165,11 @@ class LocatorMetrics:
             self._unplaced[reason].inc()
 
     def decided(self, seconds: float, *, cached: bool) -> None:
-        """Record how long locating and ranking took."""
+        """Record how long locating and ranking took, and whether the cache answered."""
         self._decisions[cached].observe(seconds)
+        (self.cache_hits if cached else self.cache_misses).inc()
 
-    def watch(self, describe: Callable[[], Iterable[tuple[str, str, str, float]]]) -> None:
-        """Export values read at scrape time: (kind, name, help, value) from `describe`."""
-        self.registry.register(_Snapshot(describe))
-
-
-class _Snapshot(Collector):
-    """Values owned elsewhere (the lookup cache, the database reader), read when scraped."""
-
-    def __init__(self, describe: Callable[[], Iterable[tuple[str, str, str, float]]]) -> None:
-        self._describe = describe
-
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        for kind, name, documentation, value in self._describe():
-            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-            yield family(name, documentation, value=value)
+    def revocation_loaded(self, outcome: str, entries: int) -> None:
+        """Count one read of the revocation file, and how many entries are now held."""
+        self.revocation_loads.labels(outcome).inc()
+        self.revocation_entries.set(entries)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from config import Settings
+from edge.revocations import RevocationWatcher
 from geo.address import ClientAddress
 from geo.forwarded import FORWARDED, Network, client_address, forwarded_for, x_forwarded_for
 from geo.health import HealthBoard
@@ -45,6 +46,9 @@ class LocatorState:
     fallback: S3Fallback
     metrics: LocatorMetrics
     clock: Callable[[], float]
+    #: The list ``castedge revoke`` writes: revoked grants are refused.
+    revocations: RevocationWatcher
+    revocation_interval: float
     reader: ReloadingReader | None = None
     prober: Prober | None = field(default=None, repr=False)
 
@@ -74,13 +78,19 @@ class LocatorState:
             )
             if address is not None:
                 self.cache.put(address, placement)
+                self.metrics.cache_entries.set(len(self.cache))
         self.metrics.decided(time.perf_counter() - started, cached=cached)
         self.metrics.placed(placement.location.kind, placement.location.reason)
         return placement
 
     def region_changed(self, name: str, healthy: bool) -> None:
         """A region went up or down: every cached ranking is stale."""
+        self.forget_placements()
+
+    def forget_placements(self) -> None:
+        """Empty the lookup cache (a region's health or the database changed)."""
         self.cache.clear()
+        self.metrics.cache_entries.set(0)
 
     def describe_regions(self) -> dict[str, Any]:
         return {

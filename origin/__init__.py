@@ -1,5 +1,5 @@
 """The origin: the podcast pull-through cache service (``castedge origin``)."""
 
-from .app import create_admin_app, create_app
+from .app import admin_part, create_admin_app, create_app, origin_settings
 
-__all__ = ["create_admin_app", "create_app"]
+__all__ = ["admin_part", "create_admin_app", "create_app", "origin_settings"]

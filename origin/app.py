@@ -6,18 +6,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from config import Settings
-from delivery.admin import DELIVERY
-from delivery.admin import create_admin_app as create_admin
+from config import ConfigError, OriginSettings, Settings, role_cache
+from delivery.admin import DELIVERY, store_status
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
 from delivery.keys import object_key
 from delivery.limits import oversized
 from delivery.metrics import DeliveryMetrics
+from runtime.admin import AdminPart, create_node_admin
 
 from .state import StateFile
 from .switches import (
@@ -32,10 +33,26 @@ from .switches import (
     wants_html,
 )
 
-__all__ = ["METRICS", "SETTINGS", "create_admin_app", "create_app"]
+__all__ = [
+    "METRICS",
+    "SETTINGS",
+    "admin_part",
+    "create_admin_app",
+    "create_app",
+    "origin_settings",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", DeliveryMetrics)
+
+
+def origin_settings(settings: Settings) -> OriginSettings:
+    """The origin section; ConfigError naming it when the file has none."""
+    if settings.origin is None:
+        raise ConfigError(
+            settings.source, "origin", "missing; castedge origin needs an 'origin' section"
+        )
+    return settings.origin
 
 
 def create_app(
@@ -44,17 +61,18 @@ def create_app(
     registry: CollectorRegistry | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """The media listener's app: every path is an object key."""
+    """The media listener's app: every path under ``origin.prefixes`` is an object key."""
+    origin = origin_settings(settings)
     app = web.Application()
     metrics = DeliveryMetrics(registry, service="origin")
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app[SWITCHES] = Switches(
-        StateFile(settings.cache.dir / "state.json"), metrics.registry, clock=clock
-    )
+    # The switches live beside the origin's own objects, apart from any other role's.
+    state_file = StateFile(role_cache(settings, "origin").dir / "state.json")
+    app[SWITCHES] = Switches(state_file, metrics.registry, clock=clock)
     app.cleanup_ctx.append(
         delivery_context(
-            settings, metrics, cache_control=settings.origin.cache_control, clock=clock
+            settings, metrics, role="origin", cache_control=origin.cache_control, clock=clock
         )
     )
     app.cleanup_ctx.append(_switches_context)
@@ -70,7 +88,7 @@ async def _switches_context(app: web.Application) -> AsyncIterator[None]:
     app[REDIRECTOR] = redirector
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, switches.refresh)
-    if app[SETTINGS].origin.fallback == "auto" and redirector.available:
+    if origin_settings(app[SETTINGS]).fallback == "auto" and redirector.available:
 
         async def degraded_miss(request: web.Request, key: str) -> web.StreamResponse:
             switches.redirects.labels("auto").inc()
@@ -87,18 +105,33 @@ async def _switches_context(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-def create_admin_app(media_app: web.Application) -> web.Application:
-    """The admin listener's app, sharing the media app's engine (start the media app first)."""
+def admin_part(media_app: web.Application) -> AdminPart:
+    """The origin's share of the node's admin listener: health, switches, its cache."""
     switches = media_app[SWITCHES]
-    admin = create_admin(media_app, media_app[SETTINGS].admin.token, health=switches.describe)
-    admin[SWITCHES] = switches
 
-    async def share(admin_app: web.Application) -> None:
-        admin_app[REDIRECTOR] = media_app[REDIRECTOR]
+    async def status() -> tuple[bool, dict[str, Any]]:
+        detail = await store_status(media_app[DELIVERY])
+        detail.update(switches.describe())
+        # As the media port's /healthz: a node in maintenance is drained on purpose.
+        return not switches.state.maintenance, detail
 
-    admin.on_startup.append(share)
-    add_switch_routes(admin)
-    return admin
+    def share(admin: web.Application) -> None:
+        admin[SWITCHES] = switches
+        admin[REDIRECTOR] = media_app[REDIRECTOR]
+
+    return AdminPart(
+        role="origin",
+        status=status,
+        registry=media_app[METRICS].registry,
+        engine=lambda: media_app[DELIVERY],
+        routes=add_switch_routes,
+        share=share,
+    )
+
+
+def create_admin_app(media_app: web.Application) -> web.Application:
+    """An admin listener for an origin alone (start the media app first)."""
+    return create_node_admin([admin_part(media_app)], media_app[SETTINGS].admin.token)
 
 
 async def media(request: web.Request) -> web.StreamResponse:

@@ -71,7 +71,7 @@ class MediaUrls:
     @classmethod
     def from_settings(cls, settings: Any, origin_url: str, **kwargs: Any) -> MediaUrls:
         """Use ``storage.s3.public_url``, or presign with boto3 when the bucket is private."""
-        s3 = settings.storage.s3
+        s3 = settings.storage.s3 if settings.storage is not None else None
         if s3 is None:
             raise ValueError("storage.s3 is not configured: there is no S3 to point at")
         if s3.public_url:

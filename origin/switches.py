@@ -83,7 +83,7 @@ class Redirector:
     """Where an object lives on S3: the public URL, or a presigned GET URL."""
 
     def __init__(self, settings: Settings, presign: Callable[[str], Awaitable[str]] | None):
-        s3 = settings.storage.s3
+        s3 = settings.storage.s3 if settings.storage is not None else None
         self.public_url = s3.public_url if s3 is not None else None
         self._presign = presign
 

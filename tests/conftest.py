@@ -6,6 +6,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +54,22 @@ def bucket(s3: LocalS3) -> Bucket:
 def payload(size: int, seed: str = "castedge") -> bytes:
     """Deterministic incompressible bytes of ``size``."""
     return hashlib.shake_256(seed.encode()).digest(size)
+
+
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+@pytest.fixture
+def migrate_requests() -> Iterator[None]:
+    """Turn on what systemd/castedge-sysctl.conf turns on, for this test only.
+
+    Without it the kernel resets connections still queued at a worker that a reload
+    retires, instead of handing them to the new one.
+    """
+    try:
+        before = MIGRATE_REQ.read_text()
+        MIGRATE_REQ.write_text("1\n")
+    except OSError as exc:
+        pytest.skip(f"cannot set net.ipv4.tcp_migrate_req here (needs root, Linux 5.14+): {exc}")
+    yield
+    MIGRATE_REQ.write_text(before)

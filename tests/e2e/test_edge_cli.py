@@ -128,13 +128,16 @@ def edge_config(bucket: Bucket, workdir: Path, **edge: Any) -> dict[str, Any]:
             "listen": "127.0.0.1:0",
             "region": REGION,
             "access_log": str(workdir / "access.log"),
-            "revocation_file": str(workdir / "revoked.json"),
-            "revocation_interval": "200ms",
             **edge,
         },
         "admin": {"listen": "127.0.0.1:0", "token": ADMIN_TOKEN},
         "upstream": {"retries": 2, "backoff": "50ms"},
-        "signing": {"keys": KEYS, "active": "k1"},
+        "signing": {
+            "keys": KEYS,
+            "active": "k1",
+            "revocation_file": str(workdir / "revoked.json"),
+            "revocation_interval": "200ms",
+        },
     }
 
 
@@ -427,7 +430,7 @@ def test_an_edge_without_signing_keys_does_not_start(bucket, tmp_path) -> None:
     path.write_text(json.dumps(config))
     done = run(CASTEDGE, "edge", "--config", str(path), timeout=30)
     assert done.returncode == 2
-    assert "edge.yaml: signing: missing; castedge edge needs" in done.stderr
+    assert "edge.yaml: signing: missing, and the edge section needs it" in done.stderr
     assert "Traceback" not in done.stderr
 
 

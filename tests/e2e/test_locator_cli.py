@@ -178,6 +178,6 @@ def test_the_locator_will_not_start_without_a_database(tmp_path: Path, world) ->
     result = run(CASTEDGE, "locator", "--config", str(config), timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"castedge: {config}: regions: missing; "
-        "the locator needs a list of regions (name, latitude, longitude, base_url)"
+        f"castedge: {config}: regions: missing, and the locator section needs it: "
+        "the locator sends players to one of them"
     )

@@ -111,8 +111,9 @@ def test_kill_9_during_a_fill_then_restart_serves_a_correct_file(
     digest = bucket.put("podcast/crash.mp3", body)
     release = threading.Event()
     s3.intercept = pausing(f"/{bucket.name}/podcast/crash.mp3", body, at=5_000_000, release=release)
-    cache = tmp_path / "cache"
-    proc = CastedgeProcess("origin", origin_config(bucket, cache), tmp_path).start()
+    proc = CastedgeProcess("origin", origin_config(bucket, tmp_path / "cache"), tmp_path).start()
+    # The origin's own part of cache.dir.
+    cache = tmp_path / "cache" / "origin"
     try:
         client = subprocess.Popen(
             ["curl", "-s", "-o", str(tmp_path / "partial.mp3"), proc.url("podcast/crash.mp3")]

@@ -129,21 +129,6 @@ def test_sigterm_lets_a_download_finish_then_exits_0(
     assert proc.stop() == 0  # already gone: closes its pipes
 
 
-MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
-
-
-@pytest.fixture
-def migrate_requests() -> Any:
-    """Turn on what systemd/castedge-sysctl.conf turns on, for this test only."""
-    try:
-        before = MIGRATE_REQ.read_text()
-        MIGRATE_REQ.write_text("1\n")
-    except OSError as exc:
-        pytest.skip(f"cannot set net.ipv4.tcp_migrate_req here (needs root, Linux 5.14+): {exc}")
-    yield
-    MIGRATE_REQ.write_text(before)
-
-
 def test_sighup_replaces_workers_without_refusing_a_connection(
     bucket: Bucket, tmp_path: Path, migrate_requests: None
 ) -> None:
@@ -229,7 +214,7 @@ def test_workers_keep_the_shared_cache_under_its_cap(bucket: Bucket, tmp_path: P
             results = asyncio.run(get_many(proc.url(name), 3))
             assert {status for status, _ in results} == {200}
             time.sleep(0.2)
-        objects = [p for p in (tmp_path / "cache" / "objects").rglob("*") if p.is_file()]
+        objects = [p for p in (tmp_path / "cache" / "origin" / "objects").rglob("*") if p.is_file()]
         total = sum(p.stat().st_size for p in objects)
         assert total <= 10_000_000, f"{len(objects)} objects, {total} bytes on disk"
         assert len(objects) >= 2, "eviction should keep the most recent objects"

@@ -148,8 +148,11 @@ async def test_healthz_is_503_while_the_store_is_degraded(edge, session) -> None
 
 async def test_admin_health_adds_region_free_space_and_revocations(edge, session) -> None:
     status, _, body = await fetch(session, edge.admin_url("/healthz"))
-    doc = json.loads(body)
+    node = json.loads(body)
     assert status == 200
+    assert (node["status"], list(node["roles"])) == ("ok", ["edge"])
+    doc = node["roles"]["edge"]
+    assert doc["healthy"] is True
     assert doc["region"] == REGION
     assert doc["free_bytes"] > 0
     assert doc["revocations"] == {"file": None, "entries": 0, "loaded_at": None}

@@ -37,7 +37,7 @@ async def edge(aiohttp_server, bucket: Bucket, tmp_path, revoked_path, clock) ->
         bucket=bucket.name,
         endpoint=bucket.server.url,
         cache_dir=tmp_path / "cache",
-        edge={"revocation_file": str(revoked_path), "revocation_interval": INTERVAL},
+        signing={"revocation_file": str(revoked_path), "revocation_interval": INTERVAL},
     )
     return await start_edge(aiohttp_server, settings, clock)
 
@@ -162,7 +162,7 @@ async def test_an_edge_does_not_start_on_a_broken_file(
         bucket=bucket.name,
         endpoint=bucket.server.url,
         cache_dir=tmp_path / "cache",
-        edge={"revocation_file": str(revoked_path)},
+        signing={"revocation_file": str(revoked_path)},
     )
     with pytest.raises(RevocationFileError, match="revoked.json: revocation list is not valid"):
         await start_edge(aiohttp_server, settings)

@@ -341,7 +341,9 @@ async def test_health_and_metrics(locator, session) -> None:
         assert response.status == 200
         assert (await response.json())["status"] == "ok"
     async with session.get(locator.admin_url("/healthz")) as response:
-        health = await response.json()
+        assert response.status == 200
+        health = (await response.json())["roles"]["locator"]
+    assert health["healthy"] is True
     assert set(health["regions"]) == {r.name for r in locator.settings.regions or ()}
     assert health["database"]["type"] == "castedge-City-Test"
     assert health["default_region"] == "eu-central"
@@ -357,6 +359,10 @@ async def test_health_and_metrics(locator, session) -> None:
     assert metric(text, "castedge_locator_responses_total", status="302") == 3
     assert metric(text, "castedge_locator_decision_seconds_count", cache="miss") >= 3
     assert metric(text, "castedge_locator_probes_total", region="us-west", result="ok") >= 1
+    # Set where they change, so that every worker's part adds up under the supervisor.
+    assert metric(text, "castedge_locator_cache_misses_total") >= 3
+    assert metric(text, "castedge_locator_cache_entries") >= 2
+    assert metric(text, "castedge_locator_database_build_timestamp_seconds") > 0
 
 
 async def test_passive_failures_need_the_admin_token(locator, session) -> None:

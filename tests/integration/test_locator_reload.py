@@ -94,7 +94,7 @@ async def test_replacing_the_database_under_load_fails_no_request(
                 aiohttp.ClientSession() as admin,
                 admin.get(locator.admin_url("/healthz")) as response,
             ):
-                before = (await response.json())["database"]
+                before = (await response.json())["roles"]["locator"]["database"]
             broken = tmp_path / "broken.mmdb"
             broken.write_bytes(sydney.read_bytes()[: sydney.stat().st_size // 2])
             install(live, broken)

@@ -105,8 +105,10 @@ async def test_healthz_and_metrics(origin, bucket, session) -> None:
     await fetch(session, origin.url("m/missing.mp3"))
 
     status, _, body = await fetch(session, origin.admin_url("/healthz"))
-    doc = __import__("json").loads(body)
-    assert status == 200 and doc["status"] == "ok"
+    node = __import__("json").loads(body)
+    assert status == 200 and node["status"] == "ok" and node["unhealthy"] == []
+    doc = node["roles"]["origin"]
+    assert doc["healthy"] is True and doc["status"] == "ok"
     assert doc["store"]["objects"] == 1 and doc["store"]["bytes"] == 4000
 
     status, headers, body = await fetch(session, origin.admin_url("/metrics"))

@@ -27,5 +27,22 @@ def test_unit_verifies(unit: Path, tmp_path: Path) -> None:
     assert "castedge" not in done.stderr, done.stderr
 
 
-def test_there_is_a_unit_for_the_origin() -> None:
-    assert "castedge-origin.service" in [u.name for u in UNITS]
+def test_one_unit_runs_the_whole_node() -> None:
+    assert [u.name for u in UNITS] == ["castedge.service"]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=[u.name for u in UNITS])
+def test_every_command_in_a_unit_parses(unit: Path) -> None:
+    from castedge.cli import build_parser
+
+    commands = [
+        line.split("=", 1)[1].split()
+        for line in unit.read_text().splitlines()
+        if line.startswith(("ExecStart=", "ExecStartPre="))
+    ]
+    assert commands, "a unit runs castedge"
+    for command in commands:
+        assert command[0] == "/usr/local/bin/castedge"
+        args = build_parser().parse_args(command[1:])
+        assert args.config == "/etc/castedge/castedge.yaml"
+    assert commands[-1][1] == "serve"

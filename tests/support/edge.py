@@ -49,6 +49,7 @@ def edge_settings(
             "public_prefixes": ["marketing/"],
             "cors_origins": [PAGE_ORIGIN],
             "access_log": None,
+            "cache_dir": str(cache_dir),
         },
         "admin": {"listen": "127.0.0.1:0", "token": ADMIN_TOKEN},
         "upstream": {"retries": 2, "backoff": "10ms", "read_timeout": "5s"},

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from config import Settings, settings_from_mapping
+from config import Settings, role_cache, settings_from_mapping
 from delivery.limits import PARSER_LIMITS
 from origin.app import create_admin_app, create_app
 
@@ -23,11 +23,12 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 def origin_settings(
     *, bucket: str, endpoint: str, cache_dir: Path, **sections: dict[str, Any]
 ) -> Settings:
-    """Settings for an origin on loopback ports chosen by the OS."""
+    """Settings for an origin on loopback ports chosen by the OS, caching in ``cache_dir``."""
     doc: dict[str, Any] = {
         "storage": {"s3": {"bucket": bucket, "endpoint_url": endpoint}},
         "cache": {"dir": str(cache_dir), "max_size": "1GB"},
-        "origin": {"listen": "127.0.0.1:0", "access_log": None},
+        # The directory itself, not <dir>/origin: the full-disk tests mount it.
+        "origin": {"listen": "127.0.0.1:0", "access_log": None, "cache_dir": str(cache_dir)},
         "admin": {"listen": "127.0.0.1:0", "token": ADMIN_TOKEN},
         "upstream": {"retries": 2, "backoff": "10ms", "read_timeout": "5s"},
     }
@@ -55,7 +56,8 @@ class RunningOrigin:
         return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
     def cached_files(self) -> list[Path]:
-        return sorted(p for p in (self.settings.cache.dir / "objects").rglob("*") if p.is_file())
+        objects = role_cache(self.settings, "origin").dir / "objects"
+        return sorted(p for p in objects.rglob("*") if p.is_file())
 
     async def wait_cached(self, count: int = 1, timeout: float = 10.0) -> list[Path]:
         """Poll until ``count`` objects are published (a fill ends just after its last byte)."""
@@ -67,7 +69,7 @@ class RunningOrigin:
         return files
 
     def temp_files(self) -> list[Path]:
-        return sorted((self.settings.cache.dir / "tmp").iterdir())
+        return sorted((role_cache(self.settings, "origin").dir / "tmp").iterdir())
 
 
 async def start_origin(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,8 @@ class CastedgeProcess:
                 stderr=stderr,
                 text=True,
                 env=env,
+                # Its own process group: the supervisor and its workers, to freeze together.
+                start_new_session=True,
             )
         ready = threading.Event()
 
@@ -84,8 +88,42 @@ class CastedgeProcess:
                 raise AssertionError(f"{url} never became healthy:\n{self.stderr()}")
             time.sleep(0.05)
 
+    def admin_json(self, path: str) -> Any:
+        """GET ``path`` on the admin listener and decode its JSON, whatever the status."""
+        try:
+            with urllib.request.urlopen(self.urls["admin"] + path, timeout=5) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read())
+
+    def reload(self) -> None:
+        """SIGHUP, as ``systemctl reload`` sends it."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
     def url(self, key: str) -> str:
         return f"{self.urls[self.role]}/{key}"
+
+    def freeze(self) -> None:
+        """SIGSTOP to the whole node (supervisor and workers): a wedged or cut-off host."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT to the whole node."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def workers(self) -> list[int]:
+        """The process ids of the supervisor's workers."""
+        assert self.proc is not None
+        listing = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return [int(pid) for pid in listing.stdout.split()]
 
     def kill(self) -> None:
         """SIGKILL: no cleanup of any kind, like a power cut to the process."""

@@ -16,10 +16,11 @@ SIGNING_KEY = "k" * 32
 
 
 def minimal() -> dict[str, Any]:
-    """The smallest document that validates: only the required keys."""
+    """The smallest document of a node that runs a role: an origin with its required keys."""
     return {
         "storage": {"s3": {"bucket": "media"}},
         "cache": {"dir": "/var/cache/castedge", "max_size": "200GB"},
+        "origin": {},
     }
 
 
@@ -30,6 +31,9 @@ def full() -> dict[str, Any]:
     document["signing"] = {"keys": {"k1": SIGNING_KEY}, "active": "k1"}
     document["edge"] = {"region": "eu-central"}
     document["geo"] = {"database": "/var/lib/GeoIP/GeoLite2-City.mmdb"}
+    document["regions"] = [
+        {"name": "eu-central", "latitude": 50.1, "longitude": 8.7, "base_url": "https://e.example"}
+    ]
     document["locator"] = {}
     return document
 

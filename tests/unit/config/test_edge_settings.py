@@ -8,7 +8,10 @@ import pytest
 
 from config import ConfigError, EdgeSettings, Listen, load_settings, settings_from_mapping
 
-from .documents import SOURCE, settings, varied
+from .documents import SIGNING_KEY, SOURCE, settings, varied
+
+#: What an edge cannot run without besides its own section.
+SIGNING = {"keys": {"k1": SIGNING_KEY}, "active": "k1"}
 
 
 def test_absent_means_no_edge() -> None:
@@ -17,7 +20,8 @@ def test_absent_means_no_edge() -> None:
 
 
 def test_only_the_region_is_required_and_everything_else_has_a_default() -> None:
-    assert settings(varied({"edge": {"region": "eu-central"}})).edge == EdgeSettings(
+    document = varied({"edge": {"region": "eu-central"}, "signing": SIGNING})
+    assert settings(document).edge == EdgeSettings(
         listen=Listen("0.0.0.0", 8081),
         region="eu-central",
         public_url=None,
@@ -26,8 +30,20 @@ def test_only_the_region_is_required_and_everything_else_has_a_default() -> None
         cache_control="private, max-age=3600",
         public_cache_control="public, max-age=86400",
         access_log="-",
-        revocation_file=None,
-        revocation_interval=5.0,
+        workers=1,
+        drain_timeout=30.0,
+        prefixes=(),
+        cache_dir=None,
+        cache_max_size=None,
+    )
+
+
+def test_an_edge_needs_the_signing_keys() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings(varied({"edge": {"region": "eu-central"}}))
+    assert str(caught.value) == (
+        "castedge.yaml: signing: missing, and the edge section needs it: "
+        "the edge checks tokens with its keys"
     )
 
 
@@ -41,10 +57,13 @@ def test_every_key_given() -> None:
         "cache_control": "private, max-age=600",
         "public_cache_control": "public, max-age=60",
         "access_log": None,
-        "revocation_file": "/var/lib/castedge/revoked.json",
-        "revocation_interval": "500ms",
+        "workers": "auto",
+        "drain_timeout": "10s",
+        "prefixes": ["courses/", "marketing/", "press/"],
+        "cache_dir": "/srv/cache/edge",
+        "cache_max_size": "50GB",
     }
-    assert settings(varied({"edge": edge})).edge == EdgeSettings(
+    assert settings(varied({"edge": edge, "signing": SIGNING})).edge == EdgeSettings(
         listen=Listen("127.0.0.1", 8443),
         region="ap-southeast",
         public_url="https://edge-syd.example.com",
@@ -53,8 +72,11 @@ def test_every_key_given() -> None:
         cache_control="private, max-age=600",
         public_cache_control="public, max-age=60",
         access_log=None,
-        revocation_file=Path("/var/lib/castedge/revoked.json"),
-        revocation_interval=0.5,
+        workers=None,
+        drain_timeout=10.0,
+        prefixes=("courses/", "marketing/", "press/"),
+        cache_dir=Path("/srv/cache/edge"),
+        cache_max_size=50 * 1000**3,
     )
 
 
@@ -75,12 +97,14 @@ def test_every_key_given() -> None:
         ("cors_origins", ["https://learn.example.com/app"], "an origin has no path"),
         ("cors_origins", ["*", "https://a.example"], "edge.cors_origins: expected either '*'"),
         ("cache_control", "private\r\nX: y", "control characters are not allowed"),
-        ("revocation_interval", "0s", "edge.revocation_interval: expected a duration greater"),
+        ("prefixes", ["courses"], "edge.prefixes[0]: expected a folder such as"),
+        ("cache_max_size", "0", "edge.cache_max_size: expected a size greater than 0"),
+        ("revocation_file", "/x", "edge.revocation_file: unknown key"),
         ("surprise", 1, "edge.surprise: unknown key"),
     ],
 )  # fmt: skip
 def test_wrong_values_name_the_key(key: str, value: object, message: str) -> None:
-    document = varied({"edge": {"region": "eu-central", key: value}})
+    document = varied({"edge": {"region": "eu-central", key: value}, "signing": SIGNING})
     with pytest.raises(ConfigError) as caught:
         settings_from_mapping(document, source=SOURCE, environ={})
     assert message in str(caught.value)
@@ -88,9 +112,17 @@ def test_wrong_values_name_the_key(key: str, value: object, message: str) -> Non
 
 def test_the_example_configures_an_edge() -> None:
     example = Path(__file__).resolve().parents[3] / "config" / "example.yaml"
-    edge = load_settings(example, environ={"CASTEDGE_ADMIN_TOKEN": "t"}).edge
+    environ = {
+        "CASTEDGE_ADMIN_TOKEN": "t",
+        "CASTEDGE_SIGNING_KEY_2025A": "a" * 32,
+        "CASTEDGE_SIGNING_KEY_2025B": "b" * 32,
+    }
+    got = load_settings(example, environ=environ)
+    edge = got.edge
     assert edge is not None
     assert edge.region == "eu-central"
     assert edge.public_prefixes == ("marketing/",)
+    assert edge.prefixes == ("courses/", "marketing/")
     assert edge.cors_origins == ("https://learn.example.com",)
-    assert edge.revocation_file == Path("/var/lib/castedge/revoked.json")
+    assert got.signing is not None
+    assert got.signing.revocation_file == Path("/var/lib/castedge/revoked.json")

@@ -16,7 +16,9 @@ from config import (
     Secret,
     StorageSettings,
     config_path_from,
+    exposure_warnings,
     load_settings,
+    roles_in,
     settings_from_mapping,
 )
 from config.schema import SETTINGS
@@ -32,6 +34,7 @@ storage:
 cache:
   dir: /var/cache/castedge
   max_size: 10 GiB
+origin: {}
 """
 
 
@@ -143,8 +146,10 @@ def test_yaml_tags_that_build_objects_are_refused(in_tmp: Path) -> None:
 
 
 def test_a_merge_key_may_be_overridden(in_tmp: Path) -> None:
-    text = VALID + "origin: &base\n  listen: ':1'\nadmin:\n  <<: *base\n  listen: ':2'\n"
+    text = VALID.replace("origin: {}\n", "")
+    text += "origin: &base\n  listen: ':1'\nadmin:\n  <<: *base\n  listen: ':2'\n"
     got = load_settings(write(text), environ={})
+    assert got.origin is not None
     assert (got.origin.listen.port, got.admin.listen.port) == (1, 2)
 
 
@@ -190,7 +195,8 @@ def test_the_process_environment_is_the_default(
 
 
 def test_the_example_is_valid() -> None:
-    got = load_settings(EXAMPLE, environ={"CASTEDGE_ADMIN_TOKEN": "example-token"})
+    got = load_settings(EXAMPLE, environ=EXAMPLE_ENVIRON)
+    assert got.storage is not None and got.cache is not None and got.origin is not None
     assert got.storage.s3 is not None
     assert got.storage.s3.endpoint_url == "http://127.0.0.1:9000"
     assert got.storage.s3.bucket == "media"
@@ -215,13 +221,14 @@ EXAMPLE_ENVIRON = {
 }
 
 
-def test_the_commented_out_signing_section_of_the_example_is_valid(in_tmp: Path) -> None:
-    uncommented = re.sub(r"(?m)^# (signing:|  )", r"\1", EXAMPLE.read_text())
-    assert "\nsigning:\n  keys:\n" in uncommented
-    got = load_settings(write(uncommented), environ=EXAMPLE_ENVIRON)
+def test_the_example_is_a_node_of_every_role() -> None:
+    got = load_settings(EXAMPLE, environ=EXAMPLE_ENVIRON)
+    assert roles_in(got) == ("origin", "edge", "locator")
     assert got.signing is not None
     assert sorted(got.signing.keys) == ["2025a", "2025b"]
     assert got.signing.active == "2025b"
+    # Its origin and its edge serve folders apart: nothing paid is served unsigned.
+    assert exposure_warnings(got) == []
 
 
 def test_the_commented_out_storage_dir_of_the_example_is_valid() -> None:

@@ -137,10 +137,24 @@ def test_local_directory_storage() -> None:
     assert got.storage == StorageSettings(s3=None, dir=Path("/srv/media"))
 
 
-@pytest.mark.parametrize("section", ["upstream", "origin", "admin"])
+@pytest.mark.parametrize("section", ["upstream", "admin"])
 def test_an_empty_section_is_the_same_as_none(section: str) -> None:
     assert settings(varied({section: None})) == settings(minimal())
     assert settings(varied({section: {}})) == settings(minimal())
+
+
+def test_an_empty_role_section_runs_the_role_with_its_defaults() -> None:
+    assert settings(varied({"origin": {}})).origin == OriginSettings(
+        listen=Listen("0.0.0.0", 8080),
+        cache_control="public, max-age=86400",
+        access_log="-",
+        fallback="auto",
+        workers=1,
+        drain_timeout=30.0,
+    )
+    # A role left out (or null) is a role this node does not run.
+    assert settings(varied({"origin": None})).origin is None
+    assert settings(varied({"origin": REMOVE})).origin is None
 
 
 def test_null_signing_is_no_signing() -> None:
@@ -164,7 +178,8 @@ def test_null_signing_is_no_signing() -> None:
         ),
         (
             {"cache": REMOVE},
-            "castedge.yaml: cache: missing; expected a mapping",
+            "castedge.yaml: cache: missing, and the origin section needs it: "
+            "the origin keeps episodes there (give cache.dir and cache.max_size)",
         ),
         (
             {"storage": {}},
@@ -369,7 +384,6 @@ def test_a_secret_of_exactly_sixteen_characters_is_enough() -> None:
     ("storage", "found"),
     [
         ({}, "neither"),
-        (None, "neither"),
         ({"s3": None, "dir": None}, "neither"),
         ({"s3": {"bucket": "media"}, "dir": "/srv/media"}, "both"),
     ],
@@ -379,9 +393,13 @@ def test_storage_needs_exactly_one_location(storage: object, found: str) -> None
     assert str(error) == f"castedge.yaml: storage: expected exactly one of s3 or dir, got {found}"
 
 
-def test_storage_missing_altogether() -> None:
-    error = error_for(varied({"storage": REMOVE}))
-    assert str(error) == "castedge.yaml: storage: missing; expected a mapping"
+@pytest.mark.parametrize("storage", [REMOVE, None])
+def test_storage_missing_altogether(storage: object) -> None:
+    error = error_for(varied({"storage": storage}))
+    assert str(error) == (
+        "castedge.yaml: storage: missing, and the origin section needs it: "
+        "the origin fetches misses from it (give storage.s3 or storage.dir)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -36,10 +36,8 @@ CITIES = {
 
 
 def document(**sections: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "storage": {"dir": "/srv/media"},
-        "cache": {"dir": "/var/cache/castedge", "max_size": "1GB"},
-    }
+    """A locator's file: no storage and no cache, which only the caching roles need."""
+    doc: dict[str, Any] = {"signing": {"keys": {"k1": "k" * 32}, "active": "k1"}}
     doc.update(sections)
     return doc
 
@@ -57,7 +55,12 @@ def error(doc: dict[str, Any]) -> str:
 
 
 def test_the_example_holds_the_eight_regions_in_their_cities() -> None:
-    settings = load_settings(EXAMPLE, environ={"CASTEDGE_ADMIN_TOKEN": "t"})
+    environ = {
+        "CASTEDGE_ADMIN_TOKEN": "t",
+        "CASTEDGE_SIGNING_KEY_2025A": "a" * 32,
+        "CASTEDGE_SIGNING_KEY_2025B": "b" * 32,
+    }
+    settings = load_settings(EXAMPLE, environ=environ)
     assert settings.regions is not None
     assert [r.name for r in settings.regions] == list(CITIES)
     for entry in settings.regions:

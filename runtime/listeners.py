@@ -1,4 +1,4 @@
-"""Running apps as real servers: listeners, readiness, signals, graceful stop."""
+"""Running apps as real servers in one process: listeners, readiness, signals, graceful stop."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ class Listener:
     access_log: str | None = None
     log_format: type[CombinedLogFormat] = CombinedLogFormat
     reuse_port: bool = False
+    #: A listening socket handed down by the supervisor (the admin listener), used
+    #: instead of binding ``listen``.
+    sock: socket.socket | None = None
 
 
 def notify_systemd(state: str) -> None:
@@ -51,13 +54,21 @@ def notify_systemd(state: str) -> None:
         sock.sendall(state.encode())
 
 
-def _bound(site: web.TCPSite) -> str:
+def _bound(site: web.BaseSite) -> str:
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     for sock in sockets:
         host, port = sock.getsockname()[:2]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return site.name
+
+
+def _site(runner: web.AppRunner, listener: Listener) -> web.BaseSite:
+    if listener.sock is not None:
+        return web.SockSite(runner, listener.sock)
+    return web.TCPSite(
+        runner, listener.listen.host, listener.listen.port, reuse_port=listener.reuse_port or None
+    )
 
 
 async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: float = 30.0) -> None:
@@ -71,11 +82,11 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # One process cannot replace itself without refusing connections; with several
-    # workers the supervisor handles SIGHUP. Here it must at least not kill us.
+    # One process cannot replace itself without refusing connections, so the supervisor
+    # reloads by replacing its workers; a SIGHUP sent to the whole group must not kill one.
     loop.add_signal_handler(
         signal.SIGHUP,
-        lambda: log.warning("SIGHUP ignored: settings are re-read on restart (or run workers > 1)"),
+        lambda: log.warning("SIGHUP ignored: the supervisor (castedge serve) reloads workers"),
     )
     try:
         for listener in listeners:
@@ -88,14 +99,9 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
                 max_line_size=PARSER_LIMITS["max_line_size"],
                 max_field_size=PARSER_LIMITS["max_field_size"],
             )
-            await runner.setup()
             runners.append(runner)
-            site = web.TCPSite(
-                runner,
-                listener.listen.host,
-                listener.listen.port,
-                reuse_port=listener.reuse_port or None,
-            )
+            await runner.setup()
+            site = _site(runner, listener)
             await site.start()
             # Tests and scripts wait for this line (port 0 means "any free port").
             print(f"{listener.name} listening on http://{_bound(site)}", flush=True)

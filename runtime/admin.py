@@ -1,0 +1,129 @@
+"""The node's one admin listener: every role's health, metrics and state-changing endpoints.
+
+It runs on its own address (``admin.listen``, loopback by default), never on a media
+listener. Routes under ``/admin/`` need ``Authorization: Bearer <admin.token>``,
+compared in constant time; ``/healthz`` and ``/metrics`` are open so balancers and
+Prometheus can read them.
+
+Each role brings an ``AdminPart``: how to tell its health, its metrics registry, its
+cache engine if it has one (prefetch and purge reach every cache whose prefixes hold
+the key) and any routes of its own (the origin's switches, the locator's failure
+reports). ``/healthz`` answers ``{"status": …, "roles": {"origin": {…}, …}}`` and 503
+while any role is unhealthy.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from config import Secret
+from delivery.admin import CACHES, add_cache_routes
+from delivery.limits import request_limits
+from delivery.serve import Delivery
+
+__all__ = ["ADMIN_TOKEN", "AdminPart", "bearer_auth", "create_node_admin"]
+
+ADMIN_TOKEN = web.AppKey("admin_token", bytes)
+PARTS: web.AppKey[Sequence[AdminPart]] = web.AppKey("parts")
+
+#: A role's health: whether it can serve its clients now, and what to show.
+Status = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+
+
+@dataclass(frozen=True)
+class AdminPart:
+    """One role's share of the admin listener.
+
+    ``engine`` and ``share`` read the role's media app, which starts first: the
+    engine exists only once that app runs. ``share`` copies what the role's own
+    admin routes read into the admin app; ``routes`` adds them.
+    """
+
+    role: str
+    status: Status
+    registry: CollectorRegistry
+    engine: Callable[[], Delivery] | None = None
+    routes: Callable[[web.Application], None] | None = None
+    share: Callable[[web.Application], None] | None = None
+
+
+@web.middleware
+async def bearer_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Demand the admin token on /admin/ routes; compare in constant time."""
+    if request.path.startswith("/admin/"):
+        expected = request.app[ADMIN_TOKEN]
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        ok = (
+            bool(expected)
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), expected)
+        )
+        if not ok:
+            return web.json_response(
+                {"error": "missing or wrong admin token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="castedge-admin"'},
+            )
+    return await handler(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Every role's health; 503 while any of them cannot serve its clients."""
+    roles: dict[str, Any] = {}
+    unhealthy = []
+    for part in request.app[PARTS]:
+        healthy, detail = await part.status()
+        roles[part.role] = {"healthy": healthy, **detail}
+        if not healthy:
+            unhealthy.append(part.role)
+    body = {"status": "unhealthy" if unhealthy else "ok", "unhealthy": unhealthy, "roles": roles}
+    return web.json_response(
+        body, status=503 if unhealthy else 200, headers={"Cache-Control": "no-store"}
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Every role's series; under the supervisor, added up over every worker process."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # client_python's multiprocess mode: each worker writes its own files, and
+        # any process may read them all for a scrape.
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = b"".join(generate_latest(part.registry) for part in request.app[PARTS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_node_admin(parts: Sequence[AdminPart], token: Secret | None) -> web.Application:
+    """The admin listener's app over the roles' parts (start their media apps first)."""
+    app = web.Application(middlewares=[request_limits, bearer_auth])
+    app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
+    app[PARTS] = tuple(parts)
+
+    async def share(admin: web.Application) -> None:
+        admin[CACHES] = tuple(
+            (part.role, part.engine()) for part in parts if part.engine is not None
+        )
+        for part in parts:
+            if part.share is not None:
+                part.share(admin)
+
+    app.on_startup.append(share)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    add_cache_routes(app)
+    for part in parts:
+        if part.routes is not None:
+            part.routes(app)
+    return app

@@ -1,0 +1,98 @@
+"""Starting a node from the command line: logging, the event loop, the supervisor, a worker."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from config import exposure_warnings, load_settings
+
+from .roles import check_role, roles_to_run
+from .supervisor import AdminAddressInUse, Supervisor
+from .worker import SUPERVISOR_ENV, roles_of_worker, run_worker
+
+__all__ = ["run_service", "serve_node", "serve_worker", "setup_logging"]
+
+log = logging.getLogger("castedge")
+
+#: prctl(2): deliver a signal to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def setup_logging(level: str = "info") -> None:
+    """Operational messages to stderr (the journal under systemd)."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_service(role: str, main: Coroutine[Any, Any, None]) -> int:
+    """Run a service's main coroutine on uvloop (only the command line installs it).
+
+    An address already in use or a directory it may not create is an operator's
+    problem to fix, said in one line, not a traceback.
+    """
+    import uvloop
+
+    try:
+        uvloop.run(main)
+    except OSError as exc:
+        print(f"castedge {role}: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve_node(config_path: str, *, only: str | None = None) -> int:
+    """``castedge serve`` (``only`` None) or ``castedge <role>``: the supervisor."""
+    settings = load_settings(config_path)
+    setup_logging(settings.log_level)
+    for role in roles_to_run(settings, only):
+        check_role(settings, role)
+    for warning in exposure_warnings(settings):
+        log.warning("%s", warning)
+    name = only or "serve"
+    try:
+        return Supervisor(config_path=config_path, settings=settings, only=only).run()
+    except AdminAddressInUse as exc:
+        print(f"castedge {name}: cannot start: {exc.strerror}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"castedge {name}: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def serve_worker(config_path: str, index: int, *, only: str | None = None) -> int:
+    """One worker process, started by the supervisor (``castedge serve --worker N``)."""
+    _die_with_parent()
+    settings = load_settings(config_path)
+    setup_logging(settings.log_level)
+    roles = roles_of_worker(settings, roles_to_run(settings, only), index, os.cpu_count() or 1)
+    from edge.errors import EdgeError
+    from geo.errors import GeoError
+
+    try:
+        return run_service(only or "serve", run_worker(settings, roles, admin=index == 0))
+    except (EdgeError, GeoError) as exc:
+        # A revocation list or a City database that cannot be used: the operator's to fix.
+        print(f"castedge {only or 'serve'}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _die_with_parent() -> None:
+    """A worker never outlives its supervisor: SIGKILL when it dies, as with a power cut."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        log.warning("cannot ask to be stopped with the supervisor (prctl unavailable)")
+    parent = os.environ.get(SUPERVISOR_ENV)
+    if parent is not None and os.getppid() != int(parent):
+        # The supervisor died before the request took effect.
+        os._exit(1)

@@ -1,0 +1,74 @@
+"""One worker process of a node: the roles it serves, and, for the first, the admin listener.
+
+The supervisor starts worker 0 to 𝑊-1, 𝑊 being the most ``workers`` any role asks
+for. Worker 𝑖 serves every role whose ``workers`` is above 𝑖, so worker 0 serves all
+of them; it also serves the node's admin listener, over the engines it runs itself.
+Media ports are shared with the other workers through SO_REUSEPORT; the admin socket
+is one listening socket the supervisor opened and handed down.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+
+from config import Listen, Settings
+
+from .admin import create_node_admin
+from .listeners import Listener, serve_forever
+from .roles import build_role, role_workers
+
+__all__ = ["ADMIN_FD_ENV", "PORTS_ENV", "SUPERVISOR_ENV", "roles_of_worker", "run_worker"]
+
+#: The ports the supervisor reserved, by role: "origin=8080,edge=8081".
+PORTS_ENV = "CASTEDGE_WORKER_PORTS"
+#: The descriptor of the admin listening socket, in worker 0.
+ADMIN_FD_ENV = "CASTEDGE_ADMIN_FD"
+#: The supervisor's process id: a worker whose parent is gone stops.
+SUPERVISOR_ENV = "CASTEDGE_SUPERVISOR_PID"
+
+
+def roles_of_worker(
+    settings: Settings, roles: tuple[str, ...], index: int, cpus: int
+) -> tuple[str, ...]:
+    """The roles worker ``index`` serves: those with more than ``index`` workers."""
+    return tuple(role for role in roles if role_workers(settings, role, cpus) > index)
+
+
+def _ports(environ: Mapping[str, str]) -> dict[str, int]:
+    pairs = (item.split("=", 1) for item in environ.get(PORTS_ENV, "").split(",") if item)
+    return {role: int(port) for role, port in pairs}
+
+
+async def run_worker(
+    settings: Settings,
+    roles: tuple[str, ...],
+    *,
+    admin: bool,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Serve ``roles`` (and the admin listener when ``admin``) until SIGTERM/SIGINT."""
+    env = os.environ if environ is None else environ
+    ports = _ports(env)
+    built = [build_role(settings, role) for role in roles]
+    listeners = []
+    for role in built:
+        port = ports.get(role.role, role.listen.port)
+        listeners.append(
+            Listener(
+                role.role,
+                role.app,
+                Listen(role.listen.host, port),
+                role.access_log,
+                log_format=role.log_format,
+                reuse_port=True,
+            )
+        )
+    if admin:
+        fd = env.get(ADMIN_FD_ENV)
+        sock = socket.socket(fileno=int(fd)) if fd else None
+        app = create_node_admin([role.admin for role in built], settings.admin.token)
+        listeners.append(Listener("admin", app, settings.admin.listen, sock=sock))
+    drain = max((role.drain_timeout for role in built), default=30.0)
+    await serve_forever(listeners, shutdown_timeout=drain)
