@@ -105,7 +105,8 @@ def wait_cached(admin: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         status, body = http_get(admin + "/healthz")
-        doc = json.loads(body) if status == 200 else {}
+        node = json.loads(body) if status == 200 else {}
+        doc = node.get("roles", {}).get("edge", {})
         if doc.get("store", {}).get("objects", 0) >= 2 and doc.get("fills_in_progress") == 0:
             return
         if time.monotonic() > deadline:

@@ -279,7 +279,8 @@ def start_castedge(
                     ready.set()
 
     threading.Thread(target=watch, daemon=True).start()
-    server = Server(name, proc, "", log_path, children_serve=workers > 1, workers=workers)
+    # castedge always runs under its supervisor: the workers are what serve.
+    server = Server(name, proc, "", log_path, children_serve=True, workers=workers)
     servers.append(server)
     deadline = time.monotonic() + timeout
     while not ready.wait(0.1):
