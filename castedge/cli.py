@@ -1,9 +1,8 @@
-"""The ``castedge`` command: one subcommand per role."""
+"""The ``castedge`` command: parse the arguments, call a role or a client, print."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -25,8 +24,6 @@ from config import (
 from config.units import format_size
 
 __all__ = ["main"]
-
-log = logging.getLogger("castedge")
 
 _ROLE_HELP = {
     "origin": "the podcast pull-through cache",
@@ -80,7 +77,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from runtime.launch import run_service, setup_logging
 
     setup_logging("info")
-
     return run_service(
         "demo", run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port)
     )

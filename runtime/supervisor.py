@@ -79,6 +79,14 @@ def reserve_port(listen: Listen) -> socket.socket:
     return sock
 
 
+def _reserve(role: str, listen: Listen) -> socket.socket:
+    try:
+        return reserve_port(listen)
+    except OSError as exc:
+        # Name the key to change, as a settings error would.
+        raise OSError(exc.errno, f"{role}.listen {listen}: {exc.strerror}") from None
+
+
 def _family(listen: Listen) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in listen.host else socket.AF_INET
 
@@ -217,7 +225,7 @@ class Supervisor:
         settings = self.settings
         self._admin = open_admin_socket(settings.admin.listen, self.config_path)
         listens = [(role, getattr(settings, role).listen) for role in self.roles]
-        reserved = [reserve_port(listen) for _, listen in listens]
+        reserved = [_reserve(role, listen) for role, listen in listens]
         self._ports = ",".join(
             f"{role}={sock.getsockname()[1]}"
             for (role, _), sock in zip(listens, reserved, strict=True)

@@ -51,6 +51,9 @@ async def run_worker(
     """Serve ``roles`` (and the admin listener when ``admin``) until SIGTERM/SIGINT."""
     env = os.environ if environ is None else environ
     ports = _ports(env)
+    # Under the supervisor the ports are shared with the other workers; alone (the
+    # demo, a test), a port in use must be an error, not a silent share.
+    supervised = PORTS_ENV in env
     built = [build_role(settings, role) for role in roles]
     listeners = []
     for role in built:
@@ -62,7 +65,7 @@ async def run_worker(
                 Listen(role.listen.host, port),
                 role.access_log,
                 log_format=role.log_format,
-                reuse_port=True,
+                reuse_port=supervised,
             )
         )
     if admin:
