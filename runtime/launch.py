@@ -13,7 +13,7 @@ from typing import Any
 from config import exposure_warnings, load_settings
 
 from .roles import check_role, roles_to_run
-from .supervisor import AdminAddressInUse, Supervisor
+from .supervisor import Supervisor
 from .worker import SUPERVISOR_ENV, roles_of_worker, run_worker
 
 __all__ = ["run_service", "serve_node", "serve_worker", "setup_logging"]
@@ -60,11 +60,9 @@ def serve_node(config_path: str, *, only: str | None = None) -> int:
     name = only or "serve"
     try:
         return Supervisor(config_path=config_path, settings=settings, only=only).run()
-    except AdminAddressInUse as exc:
-        print(f"castedge {name}: cannot start: {exc.strerror}", file=sys.stderr)
-        return 1
     except OSError as exc:
-        print(f"castedge {name}: cannot start: {exc}", file=sys.stderr)
+        # Our own messages name the key; the system's alone say what went wrong.
+        print(f"castedge {name}: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 
