@@ -29,6 +29,7 @@ _ROLE_HELP = {
     "origin": "the podcast pull-through cache",
     "edge": "a video edge for signed URLs",
     "locator": "the locator: players to the nearest healthy region",
+    "sync": "the replication daemon: every region holds what the bucket holds",
 }
 
 
@@ -62,6 +63,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _describe(settings: Settings, role: str) -> str:
     section = getattr(settings, role)
+    if role == "sync":
+        watched = ", ".join(section.prefixes) or "every key"
+        regions = len(settings.regions or ())
+        return f"watches {watched} every {section.interval:g} s for {regions} regions"
     parts = [f"listen {section.listen}"]
     if role in CACHING_ROLES:
         cache = role_cache(settings, role)
@@ -112,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     for role, what in _ROLE_HELP.items():
+        if role == "sync":
+            continue
         p = with_config(sub.add_parser(role, help=f"run {what} (castedge serve, this role only)"))
         p.set_defaults(func=cmd_serve, worker=None, only=role)
 

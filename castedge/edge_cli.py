@@ -68,6 +68,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         f"{done.file.path} holds {entries} {'entry' if entries == 1 else 'entries'}; "
         f"edges and locators re-read it within {interval:g} s"
     )
+    if done.fleet is not None:
+        print(f"the fleet's copy is {done.fleet}; the sync daemon carries it to every region")
     return 0
 
 

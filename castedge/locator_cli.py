@@ -10,6 +10,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from castedge.common import load_from_args
 from config import Listen
@@ -64,6 +65,24 @@ async def _ask_locator(url: str, names: list[str]) -> _Health | None:
         if state.get("failures")
     }
     return _Health(healthy, notes, f"the running locator at {url}/healthz")
+
+
+async def _ask_holdings(url: str, settings: Any, path: str) -> tuple[frozenset[str] | None, str]:
+    """The regions holding ``path`` as the sync daemon says, and where that came from."""
+    import aiohttp
+
+    from locator.holdings import HoldingsWatcher
+
+    token = settings.admin.token
+    watcher = HoldingsWatcher(url, token.reveal() if token is not None else None, 0)
+    async with aiohttp.ClientSession() as session:
+        await watcher.refresh(session)
+    if watcher.current is None:
+        return None, f"unknown ({watcher.last_error}); routed by health alone"
+    holders = watcher.holders(path)
+    if holders is None:
+        return None, f"the sync daemon at {url} does not list {path}; routed by health alone"
+    return holders, f"the sync daemon at {url}"
 
 
 async def _probe_now(urls: Mapping[str, str], within: float) -> _Health:
@@ -122,21 +141,37 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if health is None:
         health = asyncio.run(_probe_now(catalogue.health_urls, geo.health.timeout))
     placement = place_client(catalogue.regions, location, health.healthy, catalogue.default)
+    holders, holdings_source = None, None
+    locator = settings.locator
+    if args.path is not None and locator is not None and locator.holdings_url is not None:
+        holders, holdings_source = asyncio.run(
+            _ask_holdings(locator.holdings_url, settings, args.path)
+        )
+    notes = dict(health.notes)
+    if holders is not None:
+        for entry in placement.ranking:
+            name = entry.region.name
+            held = "holds it" if name in holders else "does not hold it"
+            notes[name] = f"{notes[name]}; {held}" if name in notes else held
 
     built = time.strftime("%Y-%m-%d", time.gmtime(metadata.build_epoch))
     print(f"{address}: {describe_location(location, catalogue.default, city=city)}")
     print(f"database: {reader.path} ({metadata.database_type}, built {built})")
     print(f"health: {health.source}")
+    if holdings_source is not None:
+        print(f"holdings: {holdings_source}")
     print()
-    for line in ranking_table(placement.ranking, health.notes):
+    for line in ranking_table(placement.ranking, notes):
         print(line)
     print()
-    target = placement.target
+    serving = placement.serving(holders)
+    target = serving[0] if serving else None
     if target is None:
         where = "S3 (storage.s3)"
         if settings.storage is None or settings.storage.s3 is None:
             where = "nowhere: 503 (no storage.s3 to fall back to)"
-        print(f"chosen: no region is healthy; players go to {where}")
+        why = "no healthy region holds it" if holders is not None else "no region is healthy"
+        print(f"chosen: {why}; players go to {where}")
         return 0
     print(f"chosen: {target.region.name}")
     if args.path is not None:

@@ -33,6 +33,7 @@ from .settings import (
     Settings,
     SigningSettings,
     StorageSettings,
+    SyncSettings,
     UpstreamSettings,
 )
 from .units import parse_duration, parse_size
@@ -56,6 +57,7 @@ __all__ = [
     "Settings",
     "SigningSettings",
     "StorageSettings",
+    "SyncSettings",
     "UpstreamSettings",
     "config_path_from",
     "exposure_warnings",

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Every role, in the order a node starts them.
-ROLES = ("origin", "edge", "locator")
+ROLES = ("origin", "edge", "locator", "sync")
 #: The roles that keep objects on local disk.
 CACHING_ROLES = ("origin", "edge")
 
@@ -54,6 +54,10 @@ _NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("regions", "the locator sends players to one of them"),
         ("signing", "the locator checks grants and signs edge URLs with its keys"),
     ),
+    "sync": (
+        ("storage", "the sync daemon lists the main bucket (give storage.s3)"),
+        ("regions", "the sync daemon gets every region to hold the bucket's objects"),
+    ),
 }
 
 
@@ -68,6 +72,23 @@ def roles_complete(settings: Settings) -> None:
         for section, why in _NEEDS[role]:
             if getattr(settings, section) is None:
                 raise Invalid(f"missing, and the {role} section needs it: {why}", (section,))
+    if settings.sync is not None:
+        _sync_complete(settings)
+
+
+def _sync_complete(settings: Settings) -> None:
+    if settings.storage is None or settings.storage.s3 is None:
+        raise Invalid(
+            "expected s3, which the sync section lists; a local directory cannot be replicated",
+            ("storage",),
+        )
+    for index, region in enumerate(settings.regions or ()):
+        if region.admin_url is None:
+            raise Invalid(
+                "missing, and the sync section needs it: the admin URL of the region's edge, "
+                "which the daemon asks to prefetch and purge",
+                ("regions", f"[{index}]", "admin_url"),
+            )
 
 
 def _caching(settings: Settings) -> list[tuple[str, OriginSettings | EdgeSettings]]:

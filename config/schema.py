@@ -47,6 +47,7 @@ from .settings import (
     Settings,
     SigningSettings,
     StorageSettings,
+    SyncSettings,
     UpstreamSettings,
 )
 from .spec import EMPTY, Field, Invalid, Kind, Section
@@ -64,6 +65,7 @@ __all__ = [
     "SETTINGS",
     "SIGNING",
     "STORAGE",
+    "SYNC",
     "UPSTREAM",
 ]
 
@@ -323,6 +325,14 @@ REGION = Section(
         # Effective distance is distance / weight; beyond 1000 a weight is a typo.
         Field("weight", number(0, 1000, above_lowest=True), default=1),
         Field("health_url", optional(url()), default=None),
+        Field("admin_url", optional(url(strip_slash=True)), default=None),
+        Field(
+            "admin_token",
+            optional(
+                secret(header_safe=True, expected="a token without spaces or control characters")
+            ),
+            default=None,
+        ),
     ),
     checks=(_region_parts,),
 )
@@ -378,8 +388,27 @@ LOCATOR = Section(
         ),
         Field("workers", count_or_auto(1, 64), default=1),
         Field("drain_timeout", duration(), default="30s"),
+        Field("holdings_url", optional(url(strip_slash=True)), default=None),
+        Field("holdings_interval", duration(positive=True), default="5s"),
     ),
     checks=(_headers_differ,),
+)
+
+SYNC = Section(
+    SyncSettings,
+    (
+        Field("prefixes", items(path_prefix(), expected="a list of folders"), default=[]),
+        # S3 charges per LIST request (1,000 keys each); every 30 s is about 86k a month
+        # for a bucket under 1,000 keys.
+        Field("interval", duration(positive=True), default="30s"),
+        Field("concurrency", integer(1, 256), default=8),
+        Field("per_region", integer(1, 64), default=2),
+        Field("state_file", path("a file path"), default="/var/lib/castedge/sync-state.json"),
+        Field("max_deletes", integer(0, 10_000_000), default=1000),
+        Field("transfer_timeout", duration(positive=True), default="1h"),
+        Field("retry_backoff", duration(positive=True), default="1s"),
+        Field("nodes", items(url(strip_slash=True), expected="a list of admin URLs"), default=[]),
+    ),
 )
 
 SETTINGS = Section(
@@ -396,6 +425,7 @@ SETTINGS = Section(
         Field("geo", optional(section(GEO)), default=None),
         Field("regions", optional(_catalogue(section(REGION))), default=None),
         Field("locator", optional(section(LOCATOR)), default=None),
+        Field("sync", optional(section(SYNC)), default=None),
     ),
     checks=(_default_region_listed, roles_complete, caches_apart),
 )

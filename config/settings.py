@@ -30,6 +30,7 @@ __all__ = [
     "Settings",
     "SigningSettings",
     "StorageSettings",
+    "SyncSettings",
     "UpstreamSettings",
 ]
 
@@ -156,6 +157,10 @@ class RegionSettings:
     base_url: str
     weight: float
     health_url: str | None
+    #: The region's admin listener, as the sync daemon reaches it, and its token
+    #: (None: ``admin.token``).
+    admin_url: str | None = None
+    admin_token: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,29 @@ class LocatorSettings:
     proxy_secret: Secret | None
     workers: int | None = 1
     drain_timeout: float = 30.0
+    #: Where the sync daemon says which region holds which object (its admin
+    #: ``/admin/sync/holdings``), and how often to ask; None routes by health alone.
+    holdings_url: str | None = None
+    holdings_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """The replication daemon: what it watches in the main bucket, and how it gets it out.
+
+    ``prefixes`` empty means every key; ``nodes`` are admin URLs beyond the regions'
+    (a locator elsewhere) that receive revocation lists and nothing else.
+    """
+
+    prefixes: tuple[str, ...]
+    interval: float
+    concurrency: int
+    per_region: int
+    state_file: Path
+    max_deletes: int
+    transfer_timeout: float
+    retry_backoff: float
+    nodes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -214,3 +242,4 @@ class Settings:
     geo: GeoSettings | None = None
     regions: tuple[RegionSettings, ...] | None = None
     locator: LocatorSettings | None = None
+    sync: SyncSettings | None = None

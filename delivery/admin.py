@@ -1,4 +1,4 @@
-"""The cache's admin endpoints: its health detail, prefetch and purge.
+"""The cache's admin endpoints: its health detail, prefetch, what it holds, and purge.
 
 They are mounted on the node's one admin listener (``runtime.admin``), behind its
 bearer token. A node may run two caches (an origin and an edge, each over its own
@@ -60,6 +60,33 @@ def _engines_for(request: web.Request, key: str) -> list[Delivery]:
     return [delivery for _, delivery in request.app[CACHES] if delivery.serves(key)]
 
 
+def _held(engines: list[Delivery], key: str) -> dict[str, Any] | None:
+    """The version of ``key`` the node holds (every engine that serves it), or None."""
+    found = None
+    for delivery in engines:
+        handle = delivery.store.lookup(key)
+        if handle is None:
+            return None
+        try:
+            found = {"etag": handle.meta.etag, "size": handle.meta.size}
+        finally:
+            delivery.store.release(handle)
+    return found
+
+
+async def cached(request: web.Request) -> web.Response:
+    """``GET /admin/cache/{key}``: the ETag and size held, or 404 when not held."""
+    try:
+        key = plain_key(request.match_info["key"])
+    except BadKey as exc:
+        return web.json_response({"error": exc.reason}, status=400)
+    engines = _engines_for(request, key)
+    held = _held(engines, key) if engines else None
+    if held is None:
+        return web.json_response({"key": key, "held": False}, status=404)
+    return web.json_response({"key": key, "held": True, **held})
+
+
 async def prefetch(request: web.Request) -> web.Response:
     """``POST /admin/prefetch`` with ``{"keys": [...]}``; ``?wait=1`` waits for the fills."""
     try:
@@ -71,7 +98,8 @@ async def prefetch(request: web.Request) -> web.Response:
         return web.json_response({"error": 'expected {"keys": ["a.mp3", ...]}'}, status=400)
     if len(keys) > MAX_PREFETCH:
         return web.json_response({"error": f"at most {MAX_PREFETCH} keys at once"}, status=413)
-    result: dict[str, Any] = {"cached": [], "started": [], "invalid": []}
+    # "held" gives the version each key is held at, for the sync daemon's bookkeeping.
+    result: dict[str, Any] = {"cached": [], "started": [], "invalid": [], "held": {}}
     waits: dict[str, list[asyncio.Future[None]]] = {}
     for raw in keys:
         try:
@@ -86,6 +114,9 @@ async def prefetch(request: web.Request) -> web.Response:
         missing = [delivery for delivery in engines if key not in delivery.store]
         if not missing:
             result["cached"].append(key)
+            held = _held(engines, key)
+            if held is not None:
+                result["held"][key] = held
             continue
         for delivery in missing:
             delivery.fills.forget(key)
@@ -96,6 +127,12 @@ async def prefetch(request: web.Request) -> web.Response:
         for key, futures in waits.items():
             outcomes = await asyncio.gather(*futures, return_exceptions=True)
             errors = [str(o) for o in outcomes if isinstance(o, BaseException)]
+            held = None if errors else _held(_engines_for(request, key), key)
+            if held is not None:
+                result["held"][key] = held
+            elif not errors:
+                # Filled but not kept (too large for the disk, say): not held here.
+                errors = ["filled but not cached"]
             if errors:
                 result["failed"].append({"key": key, "error": errors[0]})
         status = 200
@@ -140,4 +177,5 @@ async def purge(request: web.Request) -> web.Response:
 def add_cache_routes(app: web.Application) -> None:
     """Prefetch and purge, over the engines in ``app[CACHES]``."""
     app.router.add_post("/admin/prefetch", prefetch)
+    app.router.add_get("/admin/cache/{key:.*}", cached)
     app.router.add_delete("/admin/cache/{key:.*}", purge)

@@ -15,11 +15,13 @@ from urllib.parse import unquote_to_bytes
 
 from .errors import BadKey
 
-__all__ = ["MAX_KEY_BYTES", "is_within", "object_key"]
+__all__ = ["MAX_KEY_BYTES", "RESERVED_PREFIX", "is_within", "object_key"]
 
 # S3 object keys are at most 1024 bytes of UTF-8.
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html
 MAX_KEY_BYTES = 1024
+#: The fleet's own keys in the bucket (the revocation list names students): never media.
+RESERVED_PREFIX = "_castedge/"
 
 # C0 controls and DEL; NUL among them truncates paths in C and in some filesystems.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

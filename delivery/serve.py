@@ -26,6 +26,7 @@ from .errors import (
     UpstreamUnavailable,
 )
 from .fill import Fill, FillManager
+from .keys import RESERVED_PREFIX
 from .metrics import DeliveryMetrics
 from .objectfile import ObjectMeta
 from .sendfile import SMALL_BODY, BodyCutShort, send_range
@@ -75,7 +76,7 @@ class Delivery:
 
     def serves(self, key: str) -> bool:
         """Whether ``key`` is this engine's to serve: anything else is never fetched."""
-        return key.startswith(self.prefixes)
+        return key.startswith(self.prefixes) and not key.startswith(RESERVED_PREFIX)
 
     async def serve(
         self,
@@ -88,9 +89,10 @@ class Delivery:
         extra = dict(headers or {})
         extra.setdefault("Cache-Control", self.cache_control)
         try:
-            if not key.startswith(self.prefixes):
-                # Another role's folder (the edge's paid video on an origin, say):
-                # as absent as a key the bucket does not hold, and never fetched.
+            if not self.serves(key):
+                # Another role's folder (the edge's paid video on an origin, say), or
+                # the fleet's own files: as absent as a key the bucket does not hold,
+                # and never fetched.
                 raise ObjectNotFound(key)
             return await self._serve(request, key, extra)
         except DeliveryError as exc:

@@ -126,6 +126,8 @@ class Revoked:
     until: int
     revoked: RevocationList
     file: RevocationFile
+    #: Where the fleet's copy went (``s3://bucket/_castedge/revocations.json``), if anywhere.
+    fleet: str | None = None
 
 
 def revoke(
@@ -167,7 +169,29 @@ def revoke(
         raise CommandError(str(exc)) from None
     # As RevocationList computes it: after this every covered token is expired anyway.
     until = math.ceil(now + max_ttl + leeway)
-    return Revoked(what, until, updated, file)
+    fleet = _share_with_fleet(settings, updated, now)
+    return Revoked(what, until, updated, file, fleet)
+
+
+def _share_with_fleet(settings: Settings, local: RevocationList, now: float) -> str | None:
+    """Merge the list into the main bucket's copy, which the sync daemon carries everywhere."""
+    s3 = settings.storage.s3 if settings.storage is not None else None
+    if s3 is None:
+        return None
+    from sync.bucket import REVOCATIONS_KEY, Bucket
+    from sync.errors import ListingFailed
+
+    bucket = Bucket(s3)
+    try:
+        found = bucket.revocations()
+        shared = RevocationList.from_json(found[1]) if found is not None else RevocationList()
+        merged = RevocationList([*shared, *local]).pruned(now)
+        bucket.put_revocations(merged.to_json().encode())
+    except (ListingFailed, RevocationListError) as exc:
+        raise CommandError(
+            f"revoked on this node, but not for the fleet: {exc}; run the command again"
+        ) from None
+    return f"s3://{s3.bucket}/{REVOCATIONS_KEY}"
 
 
 def _when(unix: float) -> str:

@@ -45,6 +45,19 @@ class Placement:
         """The healthy regions, nearest (by effective distance) first."""
         return tuple(entry for entry in self.ranking if entry.healthy)
 
+    def serving(self, holders: Container[str] | None) -> tuple[Ranked, ...]:
+        """The healthy regions that hold the file, nearest first.
+
+        ``holders`` None means nobody knows who holds it (no replication state, or a
+        key it does not list): every healthy region then counts, as before routing
+        knew about replication.
+        """
+        if holders is None:
+            return self.healthy
+        return tuple(
+            entry for entry in self.ranking if entry.healthy and entry.region.name in holders
+        )
+
 
 def place_client(
     regions: Sequence[Region],

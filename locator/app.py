@@ -29,6 +29,7 @@ from locator.handlers import (
     report_failure,
     video,
 )
+from locator.holdings import HoldingsWatcher
 from locator.metrics import LocatorMetrics
 from locator.prober import Prober
 from locator.settings import locator_settings
@@ -78,6 +79,13 @@ def create_app(
         revocations=revocations,
         revocation_interval=settings.signing.revocation_interval,
     )
+    if locator.holdings_url is not None:
+        token = settings.admin.token
+        state.holdings = HoldingsWatcher(
+            locator.holdings_url,
+            token.reveal() if token is not None else None,
+            locator.holdings_interval,
+        )
     app = web.Application(middlewares=[request_limits, _count_responses])
     app[LOCATOR] = state
     # The revocation list first: a locator that cannot read it must not mint URLs.
@@ -85,6 +93,7 @@ def create_app(
     app.cleanup_ctx.append(_database_context)
     app.cleanup_ctx.append(_health_context)
     app.cleanup_ctx.append(_fallback_context)
+    app.cleanup_ctx.append(_holdings_context)
     app.router.add_get("/healthz", public_health)
     app.router.add_get("/api/v1/locate", locate_api)
     # "[\s\S]", not ".": an encoded newline in the path must reach the handler's 400.
@@ -192,6 +201,20 @@ async def _health_context(app: web.Application) -> AsyncIterator[None]:
     )
     state.prober = prober
     task = asyncio.create_task(prober.run(), name="health checks")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _holdings_context(app: web.Application) -> AsyncIterator[None]:
+    watcher = app[LOCATOR].holdings
+    if watcher is None:
+        yield
+        return
+    task = asyncio.create_task(watcher.run(), name="holdings")
     try:
         yield
     finally:

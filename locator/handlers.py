@@ -143,7 +143,8 @@ async def video(request: web.Request) -> web.StreamResponse:
     if isinstance(admitted, web.Response):
         return admitted
     permit, address = admitted
-    target = state.place(address).target
+    serving = state.place(address).serving(state.holders(path))
+    target = serving[0] if serving else None
     now = state.clock()
     if target is None:
         fallback = await _s3_url(state, path, now)
@@ -181,7 +182,7 @@ async def locate_api(request: web.Request) -> web.StreamResponse:
     if isinstance(admitted, web.Response):
         return admitted
     permit, address = admitted
-    healthy = state.place(address).healthy
+    healthy = state.place(address).serving(state.holders(path))
     now = state.clock()
     body: dict[str, Any]
     if not healthy:
@@ -266,6 +267,19 @@ def admin_status(state: LocatorState) -> dict[str, Any]:
             "entries": len(revocations.current),
             "loaded_at": revocations.loaded_at,
         },
+        "holdings": _describe_holdings(state),
+    }
+
+
+def _describe_holdings(state: LocatorState) -> dict[str, Any] | None:
+    watcher = state.holdings
+    if watcher is None:
+        return None
+    known = watcher.current
+    return {
+        "url": watcher.url,
+        "objects": len(known.objects) if known is not None else None,
+        "last_error": watcher.last_error,
     }
 
 

@@ -19,6 +19,7 @@ from geo.locate import Reason, locate, unplaced
 from geo.reader import ReloadingReader
 from geo.target import Placement, place_client
 from locator.fallback import S3Fallback
+from locator.holdings import HoldingsWatcher
 from locator.metrics import LocatorMetrics
 from locator.prober import Prober
 from locator.settings import Catalogue
@@ -49,6 +50,8 @@ class LocatorState:
     #: The list ``castedge revoke`` writes: revoked grants are refused.
     revocations: RevocationWatcher
     revocation_interval: float
+    #: Which region holds which file, from the sync daemon; None without holdings_url.
+    holdings: HoldingsWatcher | None = None
     reader: ReloadingReader | None = None
     prober: Prober | None = field(default=None, repr=False)
 
@@ -82,6 +85,10 @@ class LocatorState:
         self.metrics.decided(time.perf_counter() - started, cached=cached)
         self.metrics.placed(placement.location.kind, placement.location.reason)
         return placement
+
+    def holders(self, path: str) -> frozenset[str] | None:
+        """The regions holding ``path``'s current version; None when unknown."""
+        return self.holdings.holders(path) if self.holdings is not None else None
 
     def region_changed(self, name: str, healthy: bool) -> None:
         """A region went up or down: every cached ranking is stale."""

@@ -14,11 +14,14 @@ while any role is unhealthy.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,10 +32,16 @@ from config import Secret
 from delivery.admin import CACHES, add_cache_routes
 from delivery.limits import request_limits
 from delivery.serve import Delivery
+from signer import RevocationList, RevocationListError
+
+if TYPE_CHECKING:
+    # Imported where used: the edge package's own app imports this module.
+    from edge.revocations import RevocationFile
 
 __all__ = ["ADMIN_TOKEN", "AdminPart", "bearer_auth", "create_node_admin"]
 
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
+REVOCATION_FILE: web.AppKey[RevocationFile] = web.AppKey("revocation_file")
 PARTS: web.AppKey[Sequence[AdminPart]] = web.AppKey("parts")
 
 #: A role's health: whether it can serve its clients now, and what to show.
@@ -105,11 +114,47 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_node_admin(parts: Sequence[AdminPart], token: Secret | None) -> web.Application:
-    """The admin listener's app over the roles' parts (start their media apps first)."""
+async def put_revocations(request: web.Request) -> web.Response:
+    """``PUT /admin/revocations``: merge the fleet's list into ``signing.revocation_file``.
+
+    The sync daemon carries the list from the bucket to every node this way; the
+    node's edges and locators then re-read the file by themselves.
+    """
+    from edge.errors import RevocationFileError
+
+    file = request.app.get(REVOCATION_FILE)
+    if file is None:
+        return web.json_response(
+            {"error": "this node keeps no revocation list (signing.revocation_file)"}, status=404
+        )
+    try:
+        incoming = RevocationList.from_json(await request.read())
+    except (RevocationListError, UnicodeDecodeError) as exc:
+        return web.json_response({"error": f"not a revocation list: {exc}"}, status=400)
+    try:
+        merged = await asyncio.to_thread(
+            file.update, lambda current: RevocationList([*current, *incoming]), now=time.time()
+        )
+    except RevocationFileError as exc:
+        return web.json_response({"error": str(exc)}, status=500)
+    return web.json_response({"entries": len(merged)})
+
+
+def create_node_admin(
+    parts: Sequence[AdminPart], token: Secret | None, *, revocation_file: Path | None = None
+) -> web.Application:
+    """The admin listener's app over the roles' parts (start their media apps first).
+
+    ``revocation_file`` (``signing.revocation_file``) is where a pushed revocation list
+    goes.
+    """
     app = web.Application(middlewares=[request_limits, bearer_auth])
     app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
     app[PARTS] = tuple(parts)
+    if revocation_file is not None:
+        from edge.revocations import RevocationFile
+
+        app[REVOCATION_FILE] = RevocationFile(revocation_file)
 
     async def share(admin: web.Application) -> None:
         admin[CACHES] = tuple(
@@ -123,6 +168,7 @@ def create_node_admin(parts: Sequence[AdminPart], token: Secret | None) -> web.A
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     add_cache_routes(app)
+    app.router.add_put("/admin/revocations", put_revocations)
     for part in parts:
         if part.routes is not None:
             part.routes(app)

@@ -28,12 +28,13 @@ ACCEPT_GRACE = 0.5
 class Listener:
     """One app on one address; ``access_log`` as in the settings ("-", a path, None).
 
-    ``log_format`` writes the access lines (the edge's hides tokens).
+    ``log_format`` writes the access lines (the edge's hides tokens). ``listen`` None is
+    an app started without a listener (the sync daemon), whose state another app reads.
     """
 
     name: str
     app: web.Application
-    listen: Listen
+    listen: Listen | None
     access_log: str | None = None
     log_format: type[CombinedLogFormat] = CombinedLogFormat
     reuse_port: bool = False
@@ -66,6 +67,7 @@ def _bound(site: web.BaseSite) -> str:
 def _site(runner: web.AppRunner, listener: Listener) -> web.BaseSite:
     if listener.sock is not None:
         return web.SockSite(runner, listener.sock)
+    assert listener.listen is not None, "an app without a listener gets no site"
     return web.TCPSite(
         runner, listener.listen.host, listener.listen.port, reuse_port=listener.reuse_port or None
     )
@@ -101,6 +103,8 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
             )
             runners.append(runner)
             await runner.setup()
+            if listener.listen is None and listener.sock is None:
+                continue
             site = _site(runner, listener)
             await site.start()
             # Tests and scripts wait for this line (port 0 means "any free port").

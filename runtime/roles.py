@@ -30,7 +30,8 @@ class RoleApp:
 
     role: str
     app: web.Application
-    listen: Listen
+    #: None for a role with no listener of its own (the sync daemon).
+    listen: Listen | None
     access_log: str | None
     log_format: type[CombinedLogFormat]
     admin: AdminPart
@@ -54,7 +55,12 @@ def roles_to_run(settings: Settings, only: str | None = None) -> tuple[str, ...]
 
 
 def role_workers(settings: Settings, role: str, cpus: int) -> int:
-    """How many worker processes serve ``role``: its ``workers``, ``auto`` being ``cpus``."""
+    """How many worker processes serve ``role``: its ``workers``, ``auto`` being ``cpus``.
+
+    The sync daemon is one process: two would list and transfer everything twice.
+    """
+    if role == "sync":
+        return 1
     section = getattr(settings, role)
     workers: int | None = section.workers
     return workers or cpus
@@ -74,6 +80,10 @@ def check_role(settings: Settings, role: str) -> None:
         from locator.settings import locator_settings
 
         locator_settings(settings)
+    elif role == "sync":
+        from sync.app import sync_settings
+
+        sync_settings(settings)
     else:
         raise ConfigError(settings.source, None, f"no such role {role!r}")
 
@@ -130,6 +140,12 @@ def build_role(settings: Settings, role: str) -> RoleApp:
             locator_admin(app),
             locator.drain_timeout,
         )
+    if role == "sync":
+        from sync.app import admin_part as sync_admin
+        from sync.app import create_app as create_sync
+
+        app = create_sync(settings)
+        return RoleApp(role, app, None, None, CombinedLogFormat, sync_admin(app), 30.0)
     raise ConfigError(settings.source, None, f"no such role {role!r}")
 
 

@@ -117,6 +117,11 @@ def open_admin_socket(listen: Listen, source: str) -> socket.socket:
         return sock
 
 
+def _listens(settings: Settings, role: str) -> bool:
+    """Whether the role has a listener of its own (the sync daemon has none)."""
+    return getattr(getattr(settings, role), "listen", None) is not None
+
+
 def _url(listen: Listen, port: int) -> str:
     host = f"[{listen.host}]" if ":" in listen.host else listen.host
     return f"http://{host}:{port}"
@@ -166,7 +171,11 @@ class Supervisor:
         # Readiness is the supervisor's to report (NotifyAccess=main).
         env.pop("NOTIFY_SOCKET", None)
         env["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
-        expects = set(roles_of_worker(settings, self.roles, index, self.cpus))
+        expects = {
+            role
+            for role in roles_of_worker(settings, self.roles, index, self.cpus)
+            if _listens(settings, role)
+        }
         pass_fds: tuple[int, ...] = ()
         if index == 0:
             env[ADMIN_FD_ENV] = str(self._admin.fileno())
@@ -224,7 +233,11 @@ class Supervisor:
         """Start the workers, report readiness, supervise until told to stop."""
         settings = self.settings
         self._admin = open_admin_socket(settings.admin.listen, self.config_path)
-        listens = [(role, getattr(settings, role).listen) for role in self.roles]
+        listens = [
+            (role, getattr(settings, role).listen)
+            for role in self.roles
+            if _listens(settings, role)
+        ]
         reserved = [_reserve(role, listen) for role, listen in listens]
         self._ports = ",".join(
             f"{role}={sock.getsockname()[1]}"
@@ -325,7 +338,8 @@ class Supervisor:
         ).start()
 
     def _drain_timeout(self) -> float:
-        return max(float(getattr(self.settings, role).drain_timeout) for role in self.roles)
+        sections = [getattr(self.settings, role) for role in self.roles]
+        return max(float(getattr(section, "drain_timeout", 30.0)) for section in sections)
 
     def _reap(self, worker: Worker) -> None:
         try:

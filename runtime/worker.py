@@ -57,12 +57,14 @@ async def run_worker(
     built = [build_role(settings, role) for role in roles]
     listeners = []
     for role in built:
-        port = ports.get(role.role, role.listen.port)
+        listen = role.listen
+        if listen is not None:
+            listen = Listen(listen.host, ports.get(role.role, listen.port))
         listeners.append(
             Listener(
                 role.role,
                 role.app,
-                Listen(role.listen.host, port),
+                listen,
                 role.access_log,
                 log_format=role.log_format,
                 reuse_port=supervised,
@@ -71,7 +73,10 @@ async def run_worker(
     if admin:
         fd = env.get(ADMIN_FD_ENV)
         sock = socket.socket(fileno=int(fd)) if fd else None
-        app = create_node_admin([role.admin for role in built], settings.admin.token)
+        revocations = settings.signing.revocation_file if settings.signing else None
+        app = create_node_admin(
+            [role.admin for role in built], settings.admin.token, revocation_file=revocations
+        )
         listeners.append(Listener("admin", app, settings.admin.listen, sock=sock))
     drain = max((role.drain_timeout for role in built), default=30.0)
     await serve_forever(listeners, shutdown_timeout=drain)

@@ -42,8 +42,14 @@ class CastedgeProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.stderr_path = workdir / f"{role}.stderr.log"
         self.extra_env = env or {}
+        self._ready = threading.Event()
 
     def start(self, timeout: float = 20.0) -> CastedgeProcess:
+        self.launch()
+        return self.await_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting (start several, then await each)."""
         self.urls = {}
         env = dict(os.environ) | self.extra_env
         with open(self.stderr_path, "a") as stderr:
@@ -56,7 +62,7 @@ class CastedgeProcess:
                 # Its own process group: the supervisor and its workers, to freeze together.
                 start_new_session=True,
             )
-        ready = threading.Event()
+        ready = self._ready = threading.Event()
 
         def watch() -> None:
             assert self.proc is not None and self.proc.stdout is not None
@@ -68,7 +74,10 @@ class CastedgeProcess:
                         ready.set()
 
         threading.Thread(target=watch, daemon=True).start()
-        if not ready.wait(timeout):
+
+    def await_ready(self, timeout: float = 20.0) -> CastedgeProcess:
+        """Wait for the listening lines, then for /healthz to answer 200."""
+        if not self._ready.wait(timeout):
             self.stop()
             raise AssertionError(f"{self.role} did not start:\n{self.stderr()}")
         self.wait_healthy()
