@@ -13,7 +13,8 @@ interpreters (``runtime.worker``) and reports ready once every one listens.
   a time, starting the new one before stopping the old, so no port ever refuses a
   connection. (Roles and listen addresses are kept from the start.)
 - A worker that dies is started again after a short pause; a supervisor that dies
-  takes its workers with it (PR_SET_PDEATHSIG), as a power cut would.
+  takes its workers with it (PR_SET_PDEATHSIG), as a power cut would. Under a
+  systemd watchdog (``WatchdogSec=``) it says ``WATCHDOG=1`` twice per period.
 
 Connections still queued at a retiring worker's media socket are handed to a sibling
 only with ``net.ipv4.tcp_migrate_req = 1`` (Linux 5.14+; systemd/castedge-sysctl.conf);
@@ -270,7 +271,13 @@ class Supervisor:
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
     def _supervise(self) -> int:
+        watchdog = _watchdog_interval()
+        petted = 0.0
         while True:
+            if watchdog is not None and time.monotonic() - petted >= watchdog:
+                # systemd restarts a node whose supervisor stops saying this (WatchdogSec=).
+                notify_systemd("WATCHDOG=1")
+                petted = time.monotonic()
             try:
                 signum = self._signals.get(timeout=0.2)
             except queue.Empty:
@@ -369,6 +376,15 @@ class Supervisor:
                 worker.proc.wait()
             if worker.proc.stdout is not None:
                 worker.proc.stdout.close()
+
+
+def _watchdog_interval() -> float | None:
+    """Half of systemd's WatchdogSec (``$WATCHDOG_USEC``), as sd_watchdog_enabled(3) advises."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and int(pid) != os.getpid()):
+        return None
+    return int(usec) / 1e6 / 2
 
 
 def _check_migrate_req() -> None:

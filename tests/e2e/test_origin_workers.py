@@ -201,6 +201,23 @@ def test_readiness_is_reported_to_systemd_once(
         notify.close()
 
 
+def test_the_supervisor_pets_systemds_watchdog(bucket: Bucket, tmp_path: Path) -> None:
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    # WatchdogSec=1: a WATCHDOG=1 at least every half second.
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"}
+    proc = CastedgeProcess("origin", config(bucket, tmp_path), tmp_path, env=env)
+    try:
+        proc.start()
+        notify.settimeout(2)  # a pet is due every 0.5 s
+        messages = [notify.recv(4096) for _ in range(4)]
+        assert messages == [b"READY=1", b"WATCHDOG=1", b"WATCHDOG=1", b"WATCHDOG=1"]
+    finally:
+        assert proc.stop() == 0
+        notify.close()
+
+
 def test_workers_keep_the_shared_cache_under_its_cap(bucket: Bucket, tmp_path: Path) -> None:
     names = [f"podcast/cap-{n}.mp3" for n in range(6)]
     for name in names:
