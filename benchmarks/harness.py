@@ -509,20 +509,22 @@ def machine(*, nginx: bool = True) -> dict[str, Any]:
     if nginx:
         out = subprocess.run([nginx_command(), "-v"], capture_output=True, text=True, check=False)
         doc["nginx"] = out.stderr.strip().removeprefix("nginx version: ")
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    doc["wrk"] = (wrk.stdout + wrk.stderr).split("[")[0].strip().removeprefix("wrk ")
+    if have("wrk"):
+        wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+        doc["wrk"] = (wrk.stdout + wrk.stderr).split("[")[0].strip().removeprefix("wrk ")
     doc["loadavg"] = loadavg()
     return doc
 
 
 def machine_line(m: dict[str, Any], *, load_after: bool) -> str:
     """The report's first line, from :func:`machine`'s dict."""
-    nginx = f"{m['nginx']}, " if "nginx" in m else ""
+    tools = [f"aiohttp {m['aiohttp']}", f"uvloop {m['uvloop']}"]
+    tools += [m["nginx"]] if "nginx" in m else []
+    tools += [f"wrk {m['wrk']}"] if "wrk" in m else []
     after = f", after {' '.join(m['loadavg_after'])}" if load_after else ""
     return (
         f"Machine: {m['nproc']} × {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
-        f"aiohttp {m['aiohttp']}, uvloop {m['uvloop']}, {nginx}wrk {m['wrk']}; "
-        f"load average before {' '.join(m['loadavg'])}{after}."
+        f"{', '.join(tools)}; load average before {' '.join(m['loadavg'])}{after}."
     )
 
 
