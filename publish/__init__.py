@@ -1,8 +1,10 @@
 """Publishing media: upload files to the main bucket, check them, follow them to the regions.
 
-``castedge publish`` names each file's key (``naming``), uploads it with boto3's
-managed transfer and checks S3's ETag against the one computed from the file
-(``etag``), shows progress (``progress``, ``human``), then tells the sync daemon.
+``castedge publish`` collects the files and their keys (``sources`` over the pure
+``naming``), uploads each with boto3's managed transfer (``upload``), checks S3's
+ETag against the one computed from the file (``verify`` over the pure ``etag``),
+shows progress (``terminal`` over the pure ``progress`` and ``human``), then tells
+the sync daemon.
 """
 
 from . import human
@@ -20,8 +22,13 @@ from .errors import (
 from .etag import MIN_PART_SIZE, ETagHasher, etag_problem, part_size_for
 from .naming import check_prefix, key_for, unique_keys
 from .progress import bar_line, done_line
+from .sources import Source, collect
+from .terminal import ProgressLine
+from .upload import DEFAULT_PART_SIZE, Stored, Uploader
+from .verify import file_etag, verify
 
 __all__ = [
+    "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
     "BadAnswer",
     "BadPrefix",
@@ -31,14 +38,21 @@ __all__ = [
     "DaemonRefused",
     "DaemonUnreachable",
     "ETagHasher",
+    "ProgressLine",
     "PublishError",
+    "Source",
+    "Stored",
     "UploadFailed",
+    "Uploader",
     "bar_line",
     "check_prefix",
+    "collect",
     "done_line",
     "etag_problem",
+    "file_etag",
     "human",
     "key_for",
     "part_size_for",
     "unique_keys",
+    "verify",
 ]

@@ -14,6 +14,8 @@ MIN_BAR = 10
 MAX_BAR = 30
 #: Fewer characters of a key than this say nothing; below it the bar goes.
 MIN_NAME = 12
+#: Below this many seconds a rate says more about the clock than about the network.
+MIN_RATE_TIME = 0.1
 
 
 def fit(name: str, width: int) -> str:
@@ -44,7 +46,7 @@ def bar_line(name: str, done: int, total: int, elapsed: float, width: int = 80) 
 
 
 def done_line(name: str, total: int, elapsed: float) -> str:
-    """``courses/x/a.mp4: 12 MB in 0.4 s (31 MB/s)``."""
-    speed = human.rate(total, elapsed)
+    """``courses/x/a.mp4: 12 MB in 0.4 s (31 MB/s)``; no rate for what took a moment."""
+    speed = human.rate(total, elapsed) if elapsed >= MIN_RATE_TIME else ""
     tail = f" ({speed})" if speed else ""
     return f"{name}: {human.size(total)} in {human.duration(elapsed)}{tail}"
