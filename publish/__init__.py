@@ -4,10 +4,14 @@
 ``naming``), uploads each with boto3's managed transfer (``upload``), checks S3's
 ETag against the one computed from the file (``verify`` over the pure ``etag``),
 shows progress (``terminal`` over the pure ``progress`` and ``human``), then tells
-the sync daemon.
+the sync daemon (``daemon``, its documents read by the pure ``answers``) and may
+wait (``wait`` over the pure ``arrivals``) until every healthy region holds it.
 """
 
 from . import human
+from .answers import Holding, Holdings, RegionStatus, SyncStatus
+from .arrivals import Arrival, Published, RegionBack, RegionDown, Watch
+from .daemon import SyncDaemon
 from .errors import (
     BadAnswer,
     BadPrefix,
@@ -26,10 +30,12 @@ from .sources import Source, collect
 from .terminal import ProgressLine
 from .upload import DEFAULT_PART_SIZE, Stored, Uploader
 from .verify import file_etag, verify
+from .wait import NoAnswer, Outcome, wait_for_regions
 
 __all__ = [
     "DEFAULT_PART_SIZE",
     "MIN_PART_SIZE",
+    "Arrival",
     "BadAnswer",
     "BadPrefix",
     "BadSource",
@@ -38,12 +44,23 @@ __all__ = [
     "DaemonRefused",
     "DaemonUnreachable",
     "ETagHasher",
+    "Holding",
+    "Holdings",
+    "NoAnswer",
+    "Outcome",
     "ProgressLine",
     "PublishError",
+    "Published",
+    "RegionBack",
+    "RegionDown",
+    "RegionStatus",
     "Source",
     "Stored",
+    "SyncDaemon",
+    "SyncStatus",
     "UploadFailed",
     "Uploader",
+    "Watch",
     "bar_line",
     "check_prefix",
     "collect",
@@ -55,4 +72,5 @@ __all__ = [
     "part_size_for",
     "unique_keys",
     "verify",
+    "wait_for_regions",
 ]

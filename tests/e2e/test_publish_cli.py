@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,7 @@ import yaml
 
 from tests.conftest import Bucket, payload
 from tests.support.process import CASTEDGE
+from tests.support.syncdaemon import FakeSyncDaemon, Region
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +40,20 @@ def publish(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+async def publish_async(
+    config: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``castedge publish`` while this test's event loop serves the stand-in daemon."""
+    environ = {k: v for k, v in os.environ.items() if k != "CASTEDGE_ADMIN_TOKEN"}
+    proc = await asyncio.create_subprocess_exec(
+        CASTEDGE, "publish", "--config", str(config), *args,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ | (env or {}),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
 
 
 def held(bucket: Bucket) -> dict[str, dict[str, Any]]:
@@ -153,3 +171,134 @@ def test_a_bucket_that_is_not_there_stops_at_the_first_file(tmp_path, bucket) ->
     assert "p/a.mp3: upload failed: NoSuchBucket" in done.stderr
     assert "stopped; 0 of 2 files published" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+TOKEN = "sync-admin-token-0123456789"
+
+
+def regions(**healthy: bool) -> dict[str, Region]:
+    return {
+        name.replace("_", "-"): Region(ok, None if ok else "connect timeout")
+        for name, ok in healthy.items()
+    }
+
+
+@pytest.fixture
+def lesson(tmp_path: Path) -> Path:
+    path = tmp_path / "a.mp4"
+    path.write_bytes(payload(100_000, "a.mp4"))
+    return path
+
+
+async def test_publish_nudges_the_daemon_and_waits_for_every_healthy_region(
+    aiohttp_server, tmp_path, bucket, lesson
+) -> None:
+    daemon = FakeSyncDaemon(
+        bucket, TOKEN, regions(eu_central=True, us_east=True, ap_south=False),
+        order=["eu-central", "us-east", "ap-south"],
+    )  # fmt: skip
+    server = await aiohttp_server(daemon.app())
+    config = node_file(tmp_path, bucket, admin={"token": TOKEN})
+
+    done = await publish_async(
+        config, str(lesson), "--prefix", "courses/x/", "--sync", str(server.make_url("")),
+        "--wait", "--timeout", "30s",
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert daemon.nudges == 1
+    assert f"nudged the sync daemon at {server.make_url('')}: listing pass 1" in out
+    assert "ap-south is unhealthy (connect timeout): not waiting for it" in out
+    assert out.index("eu-central holds courses/x/a.mp4 (") < out.index(
+        "us-east holds courses/x/a.mp4 ("
+    )
+    assert "ap-south holds" not in out
+    assert "every healthy region holds the published file: eu-central, us-east" in out
+    assert set(daemon.tokens_seen) == {TOKEN}
+
+
+async def test_waiting_gives_up_at_the_timeout_naming_what_is_missing(
+    aiohttp_server, tmp_path, bucket, lesson
+) -> None:
+    daemon = FakeSyncDaemon(
+        bucket, TOKEN, regions(eu_central=True, us_east=True),
+        order=["eu-central", "us-east"], stuck={"us-east"},
+    )  # fmt: skip
+    server = await aiohttp_server(daemon.app())
+    config = node_file(tmp_path, bucket, admin={"token": TOKEN})
+
+    done = await publish_async(
+        config, str(lesson), "--prefix", "courses/x/", "--sync", str(server.make_url("")),
+        "--wait", "--timeout", "1s",
+    )  # fmt: skip
+
+    assert done.returncode == 1
+    assert "eu-central holds courses/x/a.mp4" in done.stdout
+    assert "gave up after 1.0 s; still missing: us-east (courses/x/a.mp4)" in done.stderr
+    # The upload itself stands: the daemon's next pass will carry it.
+    assert "courses/x/a.mp4" in held(bucket)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_an_unreachable_daemon_is_a_warning_not_a_failure(tmp_path, bucket, lesson) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    done = await publish_async(
+        node_file(tmp_path, bucket), str(lesson), "--prefix", "courses/x/", "--sync", url
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"warning: the sync daemon was not nudged: {url}/admin/sync/nudge: unreachable" in (
+        done.stderr
+    )
+    assert "its next listing of the bucket will find the new objects" in done.stderr
+    assert "courses/x/a.mp4" in held(bucket)
+
+
+async def test_wait_without_a_daemon_to_ask_is_refused_before_uploading(
+    tmp_path, bucket, lesson
+) -> None:
+    done = await publish_async(node_file(tmp_path, bucket), str(lesson), "--prefix", "x/", "--wait")
+    assert done.returncode == 2
+    assert "--wait needs a sync daemon: give --sync URL" in done.stderr
+    assert held(bucket) == {}
+
+
+@pytest.mark.parametrize(
+    ("from_file", "from_env", "in_settings", "accepted"),
+    [
+        (TOKEN, "wrong-env-token", "wrong-settings-token", True),
+        (None, TOKEN, "wrong-settings-token", True),
+        (None, None, TOKEN, True),
+        (None, "wrong-env-token", TOKEN, False),
+    ],
+    ids=["token-file-first", "then-the-environment", "then-admin-token", "env-over-settings"],
+)
+async def test_the_admin_token_comes_from_the_file_the_environment_or_the_settings(
+    aiohttp_server, tmp_path, bucket, lesson, from_file, from_env, in_settings, accepted
+) -> None:
+    daemon = FakeSyncDaemon(bucket, TOKEN, regions(eu_central=True), order=["eu-central"])
+    server = await aiohttp_server(daemon.app())
+    args = ["--prefix", "x/", "--sync", str(server.make_url("")), "--wait", "--timeout", "20s"]
+    if from_file is not None:
+        token_file = tmp_path / "token"
+        token_file.write_text(from_file + "\n")
+        args += ["--token-file", str(token_file)]
+    env = {"CASTEDGE_ADMIN_TOKEN": from_env} if from_env is not None else {}
+    config = node_file(tmp_path, bucket, admin={"token": in_settings})
+
+    done = await publish_async(config, str(lesson), *args, env=env)
+
+    if accepted:
+        assert done.returncode == 0, done.stderr
+        assert daemon.nudges == 1
+    else:
+        assert done.returncode == 1
+        assert "/admin/sync/status: refused: missing or wrong admin token" in done.stderr
+        assert daemon.nudges == 0
+    for secret in {TOKEN, from_env, in_settings} - {None}:
+        assert secret not in done.stdout + done.stderr
