@@ -6,6 +6,7 @@ ETag against the one computed from the file (``verify`` over the pure ``etag``),
 shows progress (``terminal`` over the pure ``progress`` and ``human``), then tells
 the sync daemon (``daemon``, its documents read by the pure ``answers``) and may
 wait (``wait`` over the pure ``arrivals``) until every healthy region holds it.
+``sync_table`` is ``castedge sync status``'s table of the daemon's regions.
 """
 
 from . import human
@@ -27,6 +28,7 @@ from .etag import MIN_PART_SIZE, ETagHasher, etag_problem, part_size_for
 from .naming import check_prefix, key_for, unique_keys
 from .progress import bar_line, done_line
 from .sources import Source, collect
+from .sync_table import status_lines
 from .terminal import ProgressLine
 from .upload import DEFAULT_PART_SIZE, Stored, Uploader
 from .verify import file_etag, verify
@@ -70,6 +72,7 @@ __all__ = [
     "human",
     "key_for",
     "part_size_for",
+    "status_lines",
     "unique_keys",
     "verify",
     "wait_for_regions",
