@@ -216,7 +216,15 @@ def add_publish_commands(
             description=(
                 "Upload each file (a directory's files, recursively, hidden names left out) "
                 "to storage.s3 under --prefix, with the Content-Type of its extension, and "
-                "check that S3's ETag is the one the file's bytes give."
+                "check that S3's ETag is the one the file's bytes give. Then nudge the sync "
+                "daemon, if one is known, to list the bucket now; with --wait, follow each "
+                "file until every healthy region holds it."
+            ),
+            epilog=(
+                "Exit status: 0 when every file is published (and, with --wait, held by "
+                "every healthy region); 1 when an upload fails, S3 holds other bytes than "
+                "a file, or --timeout runs out; 2 for a mistake in the arguments or the "
+                "settings file."
             ),
         )
     )

@@ -70,7 +70,7 @@ def add_sync_commands(
         )
     )
     p.set_defaults(func=run_sync_role)
-    verbs = p.add_subparsers(dest="verb", metavar="VERB")
+    verbs = p.add_subparsers(dest="verb", metavar="[status]")
     status = verbs.add_parser(
         "status",
         help="a table of every region: healthy, held, pending, last error, last success",
