@@ -1,9 +1,11 @@
 """The files a publish names: each one's path on disk, its key, size and Content-Type.
 
 A directory is walked in name order, leaving out hidden names (``.DS_Store``,
-``.git``) and not following links to directories. Every key is checked by the
-rules the delivery applies to request paths (``delivery.admin.plain_key``), so
-nothing is uploaded that no origin or edge would serve.
+``.git``). A link to a directory inside it is refused rather than followed (it may
+lead back up the tree) or skipped (its files would go missing without a word).
+Every key is checked by the rules the delivery applies to request paths
+(``delivery.admin.plain_key``), so nothing is uploaded that no origin or edge would
+serve.
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ def _files(root: Path) -> Iterator[tuple[Path, list[str]]]:
 
     for directory, dirs, files in os.walk(root, onerror=refuse):
         dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        for name in dirs:
+            if Path(directory, name).is_symlink():
+                raise BadSource(
+                    str(Path(directory, name)), "is a link to a directory: publish it by itself"
+                )
         below = Path(directory).relative_to(root).parts
         for name in sorted(files):
             path = Path(directory, name)

@@ -134,6 +134,21 @@ def test_a_name_the_delivery_would_refuse_uploads_nothing(tmp_path, bucket) -> N
     assert held(bucket) == {}
 
 
+def test_a_link_to_a_directory_is_refused_not_skipped(tmp_path, bucket) -> None:
+    course = tmp_path / "course"
+    (course / "ch01").mkdir(parents=True)
+    (course / "ch01" / "index.m3u8").write_text("#EXTM3U\n")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "poster.jpg").write_bytes(b"jpeg")
+    (course / "shared").symlink_to(tmp_path / "shared")
+
+    done = publish(node_file(tmp_path, bucket), str(course), "--prefix", "courses/x/")
+
+    assert done.returncode == 2
+    assert f"{course / 'shared'}: is a link to a directory: publish it by itself" in done.stderr
+    assert held(bucket) == {}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
