@@ -57,10 +57,10 @@ class Watch:
     """Follows the published keys into the regions, one look at the daemon at a time."""
 
     published: Mapping[str, Published]
-    _regions: tuple[str, ...] = ()
-    _down: set[str] = field(default_factory=set)
-    _arrived: dict[str, set[str]] = field(default_factory=dict)
-    _looked: bool = False
+    _regions: tuple[str, ...] = field(default=(), init=False)
+    _down: set[str] = field(default_factory=set, init=False)
+    _arrived: dict[str, set[str]] = field(default_factory=dict, init=False)
+    _looked: bool = field(default=False, init=False)
 
     def observe(self, status: SyncStatus, holdings: Holdings, now: float) -> list[Event]:
         """What changed since the last look, in the daemon's order of regions."""
