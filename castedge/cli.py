@@ -8,8 +8,11 @@ from collections.abc import Sequence
 
 from castedge.common import config_path
 from castedge.edge_cli import add_edge_commands
+from castedge.install_cli import add_install_commands
 from castedge.locator_cli import add_locator_commands
+from castedge.publish_cli import add_publish_commands
 from castedge.switch_cli import add_switch_commands
+from castedge.sync_cli import add_sync_commands
 from config import (
     CACHING_ROLES,
     ROLES,
@@ -135,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_switch_commands(sub, with_config)
     add_edge_commands(sub, with_config)
     add_locator_commands(sub, with_config)
+    add_publish_commands(sub, with_config)
+    add_sync_commands(sub, with_config)
+    add_install_commands(sub)
 
     p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")

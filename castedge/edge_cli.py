@@ -8,24 +8,13 @@ import sys
 import time
 from collections.abc import Callable
 
-from castedge.common import load_from_args
-from config import parse_duration
+from castedge.common import duration_arg, load_from_args
 from edge.errors import EdgeError
 from signer import ClaimError
 
 __all__ = ["add_edge_commands"]
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
-
-def _duration(text: str) -> float:
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration greater than 0, got {text!r}")
-    return seconds
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
@@ -86,7 +75,7 @@ def add_edge_commands(
     )
     p.add_argument("path", help="the object's path, e.g. courses/py/ch03/index.m3u8")
     p.add_argument(
-        "--ttl", type=_duration, help="lifetime such as 2h or 15m (default: signing.default_ttl)"
+        "--ttl", type=duration_arg, help="lifetime such as 2h or 15m (default: signing.default_ttl)"
     )
     p.add_argument(
         "--scope",

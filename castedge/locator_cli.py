@@ -12,8 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from castedge.common import load_from_args
-from config import Listen
+from castedge.common import admin_url, load_from_args
 
 __all__ = ["add_locator_commands"]
 
@@ -28,12 +27,6 @@ class _Health:
     healthy: frozenset[str]
     notes: Mapping[str, str]
     source: str
-
-
-def _admin_url(listen: Listen) -> str:
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen.host, listen.host)
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{listen.port}"
 
 
 async def _ask_locator(url: str, names: list[str]) -> _Health | None:
@@ -136,7 +129,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
     names = [region.name for region in catalogue.regions]
     health: _Health | None = None
     if not args.probe:
-        url = args.locator or _admin_url(settings.admin.listen)
+        url = args.locator or admin_url(settings.admin.listen)
         health = asyncio.run(_ask_locator(url.rstrip("/"), names))
     if health is None:
         health = asyncio.run(_probe_now(catalogue.health_urls, geo.health.timeout))

@@ -11,10 +11,12 @@ declare -A pkg_for=(
   [ffmpeg]=ffmpeg
   [ffprobe]=ffmpeg
   [chromium]=chromium
+  [logrotate]=logrotate
 )
 case "${1:-test}" in
-  # ffmpeg/ffprobe and chromium: the edge's end-to-end tests play and probe signed video.
-  test) wanted=(curl aria2c ffmpeg ffprobe chromium) ;;
+  # ffmpeg/ffprobe and chromium: the edge's end-to-end tests play and probe signed video;
+  # logrotate: the shipped logrotate file is run against castedge's access log.
+  test) wanted=(curl aria2c ffmpeg ffprobe chromium logrotate) ;;
   bench) wanted=(curl nginx wrk) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
