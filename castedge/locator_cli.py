@@ -154,11 +154,12 @@ def cmd_locate(args: argparse.Namespace) -> int:
     if holdings_source is not None:
         print(f"holdings: {holdings_source}")
     print()
-    for line in ranking_table(placement.ranking, notes):
-        print(line)
-    print()
     serving = placement.serving(holders)
     target = serving[0] if serving else None
+    chosen = target.region.name if target is not None else None
+    for line in ranking_table(placement.ranking, notes, chosen=chosen):
+        print(line)
+    print()
     if target is None:
         where = "S3 (storage.s3)"
         if settings.storage is None or settings.storage.s3 is None:

@@ -33,13 +33,21 @@ def describe_location(location: Location, default: Region, *, city: str | None =
     return f"not placed ({reason}); ranked from the default region {default.name}"
 
 
-def ranking_table(ranking: Sequence[Ranked], notes: Mapping[str, str] | None = None) -> list[str]:
+def ranking_table(
+    ranking: Sequence[Ranked],
+    notes: Mapping[str, str] | None = None,
+    *,
+    chosen: str | None = "",
+) -> list[str]:
     """The ranking as aligned columns, the chosen region marked with "→".
 
-    `notes` adds words after a region's health, such as "2 failed checks".
+    `notes` adds words after a region's health, such as "2 failed checks". `chosen`
+    names the region players go to when something besides health decided it (which
+    regions hold the file); by default it is the first, if healthy.
     """
     notes = notes or {}
-    chosen = ranking[0].region.name if ranking and ranking[0].healthy else None
+    if chosen == "":
+        chosen = ranking[0].region.name if ranking and ranking[0].healthy else None
     rows = [_HEADINGS]
     for place, entry in enumerate(ranking, start=1):
         health = "up" if entry.healthy else "DOWN"

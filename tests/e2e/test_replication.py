@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 import urllib.error
@@ -133,10 +134,12 @@ class Fleet:
         return location
 
     def region_of(self, location: str) -> str:
+        """The region whose edge ``location`` points at; "s3" for the bucket itself."""
         for name, edge in self.edges.items():
             if location.startswith(edge.urls["edge"] + "/s/"):
                 return name
-        raise AssertionError(f"{location} is no edge of the fleet")
+        assert location.startswith(self.bucket.server.url + "/"), location
+        return "s3"
 
     @property
     def good(self) -> list[str]:
@@ -313,6 +316,16 @@ def test_a_region_the_daemon_cannot_reach_gets_players_only_for_what_it_holds(
         ).stdout
         == b"200"
     )
+    # castedge locate says why: the nearest region does not hold the new file.
+    done = subprocess.run(
+        [CASTEDGE, "locate", "--config", str(fleet.central.config_path), "--probe",
+         PLAYER[BAD_REGION], key],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if f" {BAD_REGION} " in line)
+    assert "does not hold it" in row and "→" not in row
+    assert "holdings: the sync daemon at" in done.stdout
     status = fleet.status()["regions"][BAD_REGION]
     assert status["healthy"] is False
     assert "401" in status["last_error"]
@@ -439,3 +452,29 @@ def test_a_killed_daemon_repeats_no_transfer_and_misses_nothing(fleet: Fleet) ->
     )
     for key in keys:
         assert fleet.bucket.gets(key) == len(fleet.good), f"{key}: a transfer was repeated"
+
+
+def test_castedge_publish_waits_until_every_healthy_region_holds_it(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    lesson = tmp_path / "lesson"
+    (lesson / "hls").mkdir(parents=True)
+    (lesson / "intro.mp4").write_bytes(payload(200_000, "intro"))
+    (lesson / "hls" / "index.m3u8").write_text("#EXTM3U\n")
+    started = time.monotonic()
+    done = subprocess.run(
+        [CASTEDGE, "publish", str(lesson), "--prefix", "courses/pub/",
+         "--config", str(fleet.central.config_path), "--sync", fleet.central.urls["admin"],
+         "--wait", "--timeout", "60s"],
+        capture_output=True, text=True, timeout=90,
+        env={**os.environ, "CASTEDGE_ADMIN_TOKEN": TOKEN},
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    for key in ("courses/pub/intro.mp4", "courses/pub/hls/index.m3u8"):
+        assert all(fleet.held(region, key) for region in fleet.good), key
+        assert fleet.held(BAD_REGION, key) is None
+    # It said each region as it arrived.
+    said = done.stdout + done.stderr
+    assert all(f"{region} holds" in said for region in fleet.good), said
+    assert took < 60
