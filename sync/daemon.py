@@ -85,6 +85,7 @@ class Daemon:
         self.passes = 0
         self.listing_error: str | None = None
         self.deletes_held = False
+        self._waiting_logged = False
         self._nudged = asyncio.Event()
         self._dirty = asyncio.Event()
         self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -94,10 +95,8 @@ class Daemon:
     # -- running ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load the saved state (raises StateFileError when it is unusable)."""
-        self.state = await asyncio.to_thread(self.state_file.load)
-        for name in self.regions:
-            self.state.holdings.setdefault(name, {})
+        """Check that the saved state is usable (raises StateFileError when it is not)."""
+        await asyncio.to_thread(self.state_file.load)
 
     def nudge(self) -> int:
         """Start a pass now (or right after the one running); the number it will have."""
@@ -105,7 +104,25 @@ class Daemon:
         return self.passes + 1
 
     async def run(self) -> None:
-        """Pass after pass until cancelled; a pass every ``sync.interval`` or on a nudge."""
+        """Pass after pass until cancelled; a pass every ``sync.interval`` or on a nudge.
+
+        First it takes the state file's lock, so one daemon at a time works from it: on
+        a reload the new worker's daemon waits for the old one's last save.
+        """
+        while (lock := self.state_file.lock()) is None:
+            if not self._waiting_logged:
+                log.info("waiting for %s: another daemon still uses it", self.state_file.path)
+                self._waiting_logged = True
+            await asyncio.sleep(0.2)
+        try:
+            self.state = await asyncio.to_thread(self.state_file.load)
+            for name in self.regions:
+                self.state.holdings.setdefault(name, {})
+            await self._passes()
+        finally:
+            lock.close()
+
+    async def _passes(self) -> None:
         saver = asyncio.create_task(self._save_forever(), name="sync state saver")
         try:
             while True:

@@ -11,11 +11,12 @@ not recorded is planned again).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import StateFileError
 from .plan import Obj
@@ -69,6 +70,25 @@ class StateFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def lock(self) -> IO[bytes] | None:
+        """The exclusive lock on ``<state file>.lock``, or None while another holds it.
+
+        Close the file to release it; the kernel releases it when the process dies, so a
+        crash never leaves it held.
+        """
+        path = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            file = open(path, "ab")  # noqa: SIM115 - held for the daemon's life
+        except OSError as exc:
+            raise StateFileError(f"{path}: cannot open: {exc.strerror}") from None
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return None
+        return file
 
     def load(self) -> SyncState:
         """The saved state, or an empty one when there is none yet (blocking)."""

@@ -37,3 +37,13 @@ def test_a_broken_file_says_what_to_do(tmp_path: Path) -> None:
     path.write_text('{"version": 1, "listing": ')
     with pytest.raises(StateFileError, match=r"state\.json: not a sync state file .*move it away"):
         StateFile(path).load()
+
+
+def test_one_daemon_at_a_time_holds_the_state(tmp_path: Path) -> None:
+    first = StateFile(tmp_path / "state.json").lock()
+    assert first is not None
+    assert StateFile(tmp_path / "state.json").lock() is None, "a second one waits"
+    first.close()
+    again = StateFile(tmp_path / "state.json").lock()
+    assert again is not None
+    again.close()
