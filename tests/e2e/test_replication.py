@@ -184,6 +184,9 @@ def central_config(
         )
     return {
         "storage": {"s3": {"bucket": bucket.name, "endpoint_url": bucket.server.url}},
+        # The central node is the podcast's origin too, over its own folder.
+        "cache": {"dir": str(fleet_root / "central" / "cache"), "max_size": "1GB"},
+        "origin": {"listen": "127.0.0.1:0", "access_log": None, "prefixes": ["podcast/"]},
         "geo": {
             "database": str(fleet_root / "city.mmdb"),
             "trusted_proxies": ["127.0.0.1/32"],
@@ -209,6 +212,7 @@ def central_config(
 
 
 SEED = "courses/py/ch01/seed.mp4"
+DEFAULT_REGIONS_NAMES = [region.name for region in DEFAULT_REGIONS]
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +236,7 @@ def fleet(s3: LocalS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fle
             edge.await_ready(timeout=90)
         (root / "central").mkdir()
         central = CastedgeProcess(
-            "serve", central_config(root, bucket, edges), root / "central", expect=2
+            "serve", central_config(root, bucket, edges), root / "central", expect=3
         )
         central.start(timeout=60)
         # The locator's holdings come from the daemon on the same node: a reload once the
@@ -288,6 +292,12 @@ def test_a_published_object_reaches_every_region_with_one_get_each(fleet: Fleet)
         )
         assert curl(fleet.redirect(region, key, grant("courses/py/"))).stdout == body
     assert fleet.bucket.gets(key) == len(fleet.good)
+    # The podcast is the central node's origin's, and never replicated to the edges.
+    fleet.bucket.put("podcast/ep-001.mp3", payload(50_000, "ep"))
+    fleet.nudge()
+    done = curl(f"{fleet.central.urls['origin']}/podcast/ep-001.mp3")
+    assert done.stdout == payload(50_000, "ep")
+    assert fleet.holdings().get("podcast/ep-001.mp3") is None
 
 
 def test_a_region_the_daemon_cannot_reach_gets_players_only_for_what_it_holds(
@@ -330,6 +340,16 @@ def test_a_region_the_daemon_cannot_reach_gets_players_only_for_what_it_holds(
     assert status["healthy"] is False
     assert "401" in status["last_error"]
     assert status["objects_pending"] >= 1
+    # The operator's view of the same.
+    done = subprocess.run(
+        [CASTEDGE, "sync", "status", "--sync", fleet.central.urls["admin"]],
+        capture_output=True, text=True, timeout=30,
+        env={**os.environ, "CASTEDGE_ADMIN_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:] if line.strip()}
+    assert set(DEFAULT_REGIONS_NAMES) <= set(rows), done.stdout
+    assert "401" in rows[BAD_REGION]
 
 
 def test_replaced_objects_serve_the_new_bytes_and_deleted_ones_go_everywhere(
