@@ -43,6 +43,8 @@ log = logging.getLogger("castedge.sync")
 MAX_BACKOFF = 60.0
 #: A change is written to the state file at most this long after it happened.
 SAVE_DELAY = 0.5
+#: The lag and pending gauges are brought up to date at most this often.
+GAUGE_SECONDS = 1.0
 
 
 @dataclass
@@ -86,6 +88,8 @@ class Daemon:
         self.listing_error: str | None = None
         self.deletes_held = False
         self._waiting_logged = False
+        self._gauges_at = -GAUGE_SECONDS
+        self._gauges_stale = False
         self._nudged = asyncio.Event()
         self._dirty = asyncio.Event()
         self._inflight: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -283,7 +287,12 @@ class Daemon:
 
     async def _save_forever(self) -> None:
         while True:
-            await self._dirty.wait()
+            try:
+                await asyncio.wait_for(self._dirty.wait(), GAUGE_SECONDS)
+            except TimeoutError:
+                if self._gauges_stale:
+                    self._update_gauges()
+                continue
             await asyncio.sleep(SAVE_DELAY)
             self._dirty.clear()
             await self._save()
@@ -295,7 +304,12 @@ class Daemon:
             await asyncio.to_thread(self.state_file.write, text)
         except StateFileError as exc:
             log.error("%s", exc)
-        self._update_gauges()
+        # Planning a large bucket for every region is not free: the gauges follow the
+        # saves at most every GAUGE_SECONDS.
+        if time.monotonic() - self._gauges_at >= GAUGE_SECONDS:
+            self._update_gauges()
+        else:
+            self._gauges_stale = True
 
     # -- what it tells -------------------------------------------------------------
 
@@ -340,6 +354,8 @@ class Daemon:
         return {"regions": names, "objects": objects}
 
     def _update_gauges(self) -> None:
+        self._gauges_at = time.monotonic()
+        self._gauges_stale = False
         for name, region in self.describe()["regions"].items():
             self.metrics.lag.labels(name).set(region["oldest_pending_seconds"] or 0)
             self.metrics.pending_objects.labels(name).set(region["objects_pending"])
