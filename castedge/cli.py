@@ -69,7 +69,8 @@ def _describe(settings: Settings, role: str) -> str:
     if role == "sync":
         watched = ", ".join(section.prefixes) or "every key"
         regions = len(settings.regions or ())
-        return f"watches {watched} every {section.interval:g} s for {regions} regions"
+        plural = "" if regions == 1 else "s"
+        return f"watches {watched} every {section.interval:g} s for {regions} region{plural}"
     parts = [f"listen {section.listen}"]
     if role in CACHING_ROLES:
         cache = role_cache(settings, role)

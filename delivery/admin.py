@@ -125,7 +125,11 @@ async def prefetch(request: web.Request) -> web.Response:
     if request.query.get("wait") in ("1", "true", "yes"):
         result["failed"] = []
         for key, futures in waits.items():
-            outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            # Shielded: a caller that gives up (or an edge that drains) must not cancel
+            # the fill every reader shares.
+            outcomes = await asyncio.gather(
+                *(asyncio.shield(future) for future in futures), return_exceptions=True
+            )
             errors = [str(o) for o in outcomes if isinstance(o, BaseException)]
             held = None if errors else _held(_engines_for(request, key), key)
             if held is not None:

@@ -85,6 +85,10 @@ class RevocationFile:
         except RevocationListError as exc:
             raise RevocationFileError(f"{self.path}: {exc}") from None
 
+    def merge(self, incoming: RevocationList, *, now: float) -> RevocationList:
+        """Add every entry of ``incoming`` (the fleet's list) to the file's; see ``update``."""
+        return self.update(lambda current: RevocationList([*current, *incoming]), now=now)
+
     def update(
         self, change: Callable[[RevocationList], RevocationList], *, now: float
     ) -> RevocationList:

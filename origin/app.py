@@ -146,6 +146,11 @@ async def media(request: web.Request) -> web.StreamResponse:
     except BadKey as exc:
         delivery.metrics.request_done(400, 0)
         return web.Response(status=400, text=f"bad request: {exc.reason}\n")
+    if not delivery.serves(key):
+        # Not the origin's to serve (another role's folder, the fleet's own files):
+        # never redirected to S3 either, whatever the switches say.
+        delivery.metrics.request_done(404, 0)
+        return web.Response(status=404, text="not found\n", headers={"Cache-Control": "no-store"})
     switches = request.app[SWITCHES]
     redirector = request.app[REDIRECTOR]
     state = switches.state

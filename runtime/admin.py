@@ -132,9 +132,7 @@ async def put_revocations(request: web.Request) -> web.Response:
     except (RevocationListError, UnicodeDecodeError) as exc:
         return web.json_response({"error": f"not a revocation list: {exc}"}, status=400)
     try:
-        merged = await asyncio.to_thread(
-            file.update, lambda current: RevocationList([*current, *incoming]), now=time.time()
-        )
+        merged = await asyncio.to_thread(file.merge, incoming, now=time.time())
     except RevocationFileError as exc:
         return web.json_response({"error": str(exc)}, status=500)
     return web.json_response({"entries": len(merged)})

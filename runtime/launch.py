@@ -74,11 +74,13 @@ def serve_worker(config_path: str, index: int, *, only: str | None = None) -> in
     roles = roles_of_worker(settings, roles_to_run(settings, only), index, os.cpu_count() or 1)
     from edge.errors import EdgeError
     from geo.errors import GeoError
+    from sync.errors import SyncError
 
     try:
         return run_service(only or "serve", run_worker(settings, roles, admin=index == 0))
-    except (EdgeError, GeoError) as exc:
-        # A revocation list or a City database that cannot be used: the operator's to fix.
+    except (EdgeError, GeoError, SyncError) as exc:
+        # A revocation list, a City database or a sync state file that cannot be used:
+        # the operator's to fix.
         print(f"castedge {only or 'serve'}: {exc}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,7 @@ that problem.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -158,6 +159,10 @@ class Supervisor:
         self._metrics_dir = ""
         self._ports = ""
         self._admin: socket.socket | None = None
+        self._watchdog = _watchdog_interval()
+        self._petted = 0.0
+        #: Workers asked to drain by a reload, not yet gone.
+        self._retiring: list[Worker] = []
 
     # -- starting workers ---------------------------------------------------------
 
@@ -208,6 +213,7 @@ class Supervisor:
     def _wait_ready(self, worker: Worker) -> Worker:
         deadline = time.monotonic() + START_TIMEOUT
         while not worker.ready.wait(0.1):
+            self._pet_watchdog()
             if worker.proc.poll() is not None or time.monotonic() > deadline:
                 returncode = worker.proc.poll()
                 if returncode is None:
@@ -270,14 +276,16 @@ class Supervisor:
             self._admin.close()
             shutil.rmtree(self._metrics_dir, ignore_errors=True)
 
+    def _pet_watchdog(self) -> None:
+        # systemd restarts a node whose supervisor stops saying this (WatchdogSec=); a
+        # reload that starts workers one after another must keep saying it too.
+        if self._watchdog is not None and time.monotonic() - self._petted >= self._watchdog:
+            notify_systemd("WATCHDOG=1")
+            self._petted = time.monotonic()
+
     def _supervise(self) -> int:
-        watchdog = _watchdog_interval()
-        petted = 0.0
         while True:
-            if watchdog is not None and time.monotonic() - petted >= watchdog:
-                # systemd restarts a node whose supervisor stops saying this (WatchdogSec=).
-                notify_systemd("WATCHDOG=1")
-                petted = time.monotonic()
+            self._pet_watchdog()
             try:
                 signum = self._signals.get(timeout=0.2)
             except queue.Empty:
@@ -338,6 +346,7 @@ class Supervisor:
 
     def _retire(self, worker: Worker) -> None:
         """Ask one worker to drain and stop, in the background."""
+        self._retiring.append(worker)
         if worker.proc.poll() is None:
             worker.proc.send_signal(signal.SIGTERM)
         threading.Thread(
@@ -355,6 +364,10 @@ class Supervisor:
             worker.proc.kill()
             worker.proc.wait()
         self._mark_dead(worker.proc.pid)
+        with contextlib.suppress(ValueError):
+            self._retiring.remove(worker)
+        if worker.proc.stdout is not None:
+            worker.proc.stdout.close()
 
     def _mark_dead(self, pid: int) -> None:
         from prometheus_client import multiprocess
@@ -367,7 +380,8 @@ class Supervisor:
             if worker.proc.poll() is None:
                 worker.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._drain_timeout() + 5
-        for worker in self.workers:
+        # Workers a reload retired are still draining: their downloads finish too.
+        for worker in [*self.workers, *self._retiring]:
             try:
                 worker.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -35,6 +35,7 @@ SYNC = web.AppKey("sync", Daemon)
 _SETTINGS = web.AppKey("sync_settings", Settings)
 _METRICS = web.AppKey("sync_metrics", SyncMetrics)
 _CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("sync_clock")
+_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("sync_task")
 
 
 def sync_settings(settings: Settings) -> SyncSettings:
@@ -97,6 +98,7 @@ async def _daemon_context(app: web.Application) -> AsyncIterator[None]:
         await daemon.start()
         app[SYNC] = daemon
         task = asyncio.create_task(daemon.run(), name="sync daemon")
+        app[_TASK] = task
         try:
             yield
         finally:
@@ -111,8 +113,10 @@ def admin_part(app: web.Application) -> AdminPart:
     async def status() -> tuple[bool, dict[str, Any]]:
         daemon = app[SYNC]
         detail = daemon.describe()
-        # Unhealthy when it cannot see the bucket: nothing new reaches any region.
-        return daemon.listing_error is None, detail
+        running = not app[_TASK].done()
+        detail["running"] = running
+        # Unhealthy when it stopped or cannot see the bucket: nothing new reaches a region.
+        return running and daemon.listing_error is None, detail
 
     def routes(admin: web.Application) -> None:
         admin.router.add_post("/admin/sync/nudge", nudge)

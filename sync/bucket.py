@@ -19,14 +19,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from config import S3Settings
+from delivery.keys import RESERVED_PREFIX
 
 from .errors import ListingFailed
 from .plan import Obj
 
 __all__ = ["RESERVED_PREFIX", "REVOCATIONS_KEY", "Bucket"]
 
-#: Keys of the fleet's own, never served or replicated as media.
-RESERVED_PREFIX = "_castedge/"
 #: Where ``castedge revoke`` puts the revocation list for every node of the fleet.
 REVOCATIONS_KEY = RESERVED_PREFIX + "revocations.json"
 
@@ -163,7 +162,8 @@ def _parse_page(body: bytes, found: dict[str, Obj]) -> str | None:
         raise ListingFailed(f"the bucket listing is not XML: {exc}") from None
     for item in _contents(root):
         key, etag, size = item
-        if not key.startswith(RESERVED_PREFIX):
+        # "folder/" objects (an S3 console's folders) and the fleet's own files are no media.
+        if not key.startswith(RESERVED_PREFIX) and not key.endswith("/"):
             found[key] = Obj(etag, size)
     if root.findtext(f"{_NS}IsTruncated") == "true":
         return root.findtext(f"{_NS}NextContinuationToken")

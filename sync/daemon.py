@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import SyncSettings
+from edge.errors import RevocationFileError
 from edge.revocations import RevocationFile
 from signer import RevocationList, RevocationListError
 
@@ -131,7 +132,12 @@ class Daemon:
         try:
             while True:
                 self._nudged.clear()
-                await self.pass_once()
+                try:
+                    await self.pass_once()
+                except Exception:
+                    # One bad pass must not end replication; the next one starts afresh.
+                    log.exception("replication pass %d failed", self.passes)
+                    self.listing_error = f"pass {self.passes} failed; see the log"
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._nudged.wait(), self.settings.interval)
         finally:
@@ -210,7 +216,9 @@ class Daemon:
         client = self.regions[region]
         held = self.state.holdings[region]
         try:
-            async with self._all, self._each[region]:
+            # The region's own slot first: a region with a backlog must not hold the
+            # fleet's slots while it waits for its own.
+            async with self._each[region], self._all:
                 if key in held and (wanted is None or held[key] != wanted.etag):
                     try:
                         await client.purge(key)
@@ -275,10 +283,10 @@ class Daemon:
         )
         failed = [str(r) for r in results if isinstance(r, BaseException)]
         if self.revocation_file is not None:
-            file = self.revocation_file
-            await asyncio.to_thread(
-                file.update, lambda current: RevocationList([*current, *incoming]), now=self.clock()
-            )
+            try:
+                await asyncio.to_thread(self.revocation_file.merge, incoming, now=self.clock())
+            except RevocationFileError as exc:
+                failed.append(str(exc))
         if failed:
             log.warning("revocation list not delivered everywhere yet: %s", "; ".join(failed))
             return
@@ -320,13 +328,14 @@ class Daemon:
         regions = {}
         for name, todo in work.regions.items():
             status = self.status[name]
+            held = self.state.holdings.get(name, {})
             keys = set(todo.purge) | {key for key, _ in todo.fetch}
             oldest = min((self.state.changed_at.get(k, now) for k in keys), default=None)
             regions[name] = {
                 "healthy": status.failures == 0,
                 "held": sum(
                     1
-                    for key, etag in self.state.holdings[name].items()
+                    for key, etag in held.items()
                     if (obj := self.state.listing.get(key)) is not None and obj.etag == etag
                 ),
                 "objects_pending": len(keys),
@@ -349,7 +358,9 @@ class Daemon:
         names = list(self.regions)
         objects = {}
         for key, obj in self.state.listing.items():
-            held = [name for name in names if self.state.holdings[name].get(key) == obj.etag]
+            held = [
+                name for name in names if self.state.holdings.get(name, {}).get(key) == obj.etag
+            ]
             objects[key] = {"etag": obj.etag, "size": obj.size, "held": held}
         return {"regions": names, "objects": objects}
 

@@ -48,7 +48,8 @@ class Plan:
     """Every region's work, and whether the delete guard held purges back."""
 
     regions: Mapping[str, RegionPlan] = field(default_factory=dict)
-    #: Purges planned before the guard: above ``max_deletes`` none of them happen.
+    #: Objects gone from the bucket that some region still holds, before the guard:
+    #: above ``max_deletes`` none of them is purged anywhere.
     deletes: int = 0
     deletes_held: bool = False
 
@@ -66,16 +67,17 @@ def plan(
     holds nothing known. Fetches are ordered by key, so a pass is repeatable.
     """
     planned: dict[str, tuple[list[str], list[tuple[str, Obj]]]] = {}
-    deletes = 0
+    deleted: set[str] = set()
     for region in regions:
         held = holdings.get(region, {})
-        purge = [key for key, etag in held.items() if key not in listing]
-        deletes += len(purge)
+        purge = [key for key in held if key not in listing]
+        deleted.update(purge)
         replaced = [
             key for key, etag in held.items() if key in listing and listing[key].etag != etag
         ]
         fetch = [(key, obj) for key, obj in listing.items() if held.get(key) != obj.etag]
         planned[region] = (sorted(purge) + sorted(replaced), sorted(fetch, key=lambda kv: kv[0]))
+    deletes = len(deleted)
     held_back = deletes > max_deletes
     result = {}
     for region, (purge, fetch) in planned.items():
