@@ -262,3 +262,24 @@ async def test_media_urls_follow_the_origin(aiohttp_server, origin, session) -> 
         await eventually("https://s3.example/pod/")
     finally:
         await asyncio.to_thread(urls.close)
+
+
+async def test_fallback_never_sends_another_roles_keys_or_the_fleets_files_to_s3(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, session
+) -> None:
+    bucket.put("courses/py/paid.mp4", b"paid")
+    bucket.put("_castedge/revocations.json", b'{"version": 1}')
+    settings = origin_settings(
+        bucket=bucket.name,
+        endpoint=bucket.server.url,
+        cache_dir=tmp_path,
+        origin={"prefixes": [KEY.split("/")[0] + "/"]},
+    )
+    origin = await start_origin(aiohttp_server, settings)
+    await put_switch(session, origin, "fallback", mode="on")
+    status, headers, _ = await fetch(session, origin.url(KEY), allow_redirects=False)
+    assert status == 302, "the origin's own episodes go to S3"
+    for key in ("courses/py/paid.mp4", "_castedge/revocations.json"):
+        status, headers, _ = await fetch(session, origin.url(key), allow_redirects=False)
+        assert (status, headers.get("Location")) == (404, None), key
+    assert bucket.gets("courses/py/paid.mp4") == 0
