@@ -10,7 +10,6 @@ check failed; the reason goes to the log and to ``castedge_token_rejections_tota
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ from delivery.keys import object_key
 from delivery.limits import request_limits
 from delivery.metrics import DeliveryMetrics
 from runtime.admin import AdminPart, create_node_admin
+from runtime.tasks import background
 from signer import Signer, TokenRejected, fingerprint
 
 from .access import authorise, is_public, split_signed
@@ -291,10 +291,5 @@ async def _free_space_context(app: web.Application) -> AsyncIterator[None]:
             await sample()
 
     await sample()
-    task = asyncio.create_task(sampler(), name="free space sampler")
-    try:
+    async with background(sampler(), "free space sampler"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from runtime.tasks import background
 from signer import RevocationList, RevocationListError
 
 from .errors import RevocationFileError
@@ -226,13 +227,8 @@ class RevocationWatcher:
             len(self.current),
             interval,
         )
-        task = asyncio.create_task(self.watch(interval), name="revocation watcher")
-        try:
+        async with background(self.watch(interval), "revocation watcher"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     def _take(self, revoked: RevocationList) -> None:
         now = self._clock()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -35,6 +34,7 @@ from locator.prober import Prober
 from locator.settings import locator_settings
 from locator.state import LOCATOR, LocatorState
 from runtime.admin import AdminPart, create_node_admin
+from runtime.tasks import background
 from signer import Purpose, Signer
 
 __all__ = ["admin_part", "create_admin_app", "create_app"]
@@ -155,13 +155,8 @@ async def _database_context(app: web.Application) -> AsyncIterator[None]:
         metadata.database_type,
         time.strftime("%Y-%m-%d", time.gmtime(metadata.build_epoch)),
     )
-    task = asyncio.create_task(_reload_forever(state, reader, geo.reload_interval))
-    try:
+    async with background(_reload_forever(state, reader, geo.reload_interval), "geoip reload"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _reload_forever(state: LocatorState, reader: ReloadingReader, interval: float) -> None:
@@ -200,13 +195,8 @@ async def _health_context(app: web.Application) -> AsyncIterator[None]:
         on_change=state.region_changed,
     )
     state.prober = prober
-    task = asyncio.create_task(prober.run(), name="health checks")
-    try:
+    async with background(prober.run(), "health checks"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _holdings_context(app: web.Application) -> AsyncIterator[None]:
@@ -214,13 +204,8 @@ async def _holdings_context(app: web.Application) -> AsyncIterator[None]:
     if watcher is None:
         yield
         return
-    task = asyncio.create_task(watcher.run(), name="holdings")
-    try:
+    async with background(watcher.run(), "holdings"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _fallback_context(app: web.Application) -> AsyncIterator[None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from delivery.keys import object_key
 from delivery.limits import oversized
 from delivery.metrics import DeliveryMetrics
 from runtime.admin import AdminPart, create_node_admin
+from runtime.tasks import background
 
 from .state import StateFile
 from .switches import (
@@ -96,13 +96,8 @@ async def _switches_context(app: web.Application) -> AsyncIterator[None]:
 
         delivery.on_degraded_miss = degraded_miss
     switches.store_healthy = lambda: delivery.store.healthy
-    task = asyncio.create_task(switches.watch(), name="switches")
-    try:
+    async with background(switches.watch(), "switches"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def admin_part(media_app: web.Application) -> AdminPart:

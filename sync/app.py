@@ -10,7 +10,6 @@ it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from config import ConfigError, Settings, SyncSettings
 from edge.revocations import RevocationFile
 from runtime.admin import AdminPart
+from runtime.tasks import background
 
 from .bucket import Bucket
 from .daemon import Daemon
@@ -97,14 +97,9 @@ async def _daemon_context(app: web.Application) -> AsyncIterator[None]:
         )
         await daemon.start()
         app[SYNC] = daemon
-        task = asyncio.create_task(daemon.run(), name="sync daemon")
-        app[_TASK] = task
-        try:
+        async with background(daemon.run(), "sync daemon") as task:
+            app[_TASK] = task
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def admin_part(app: web.Application) -> AdminPart:
