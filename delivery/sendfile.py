@@ -74,12 +74,15 @@ async def send_range(
     count: int,
     *,
     available: Callable[[int], Awaitable[int]] | None = None,
+    on_sent: Callable[[int], None] | None = None,
 ) -> int:
     """Send ``count`` bytes of ``file_fd`` from ``offset`` on the transport's socket.
 
     ``available``, when given, is awaited with the bytes sent so far whenever they have
     caught up with what may be read, and returns how many bytes from ``offset`` are
     readable now (a file still being filled); it raises to abort.
+    ``on_sent`` is called with each count of bytes the kernel took, as it takes them,
+    so what reached the client is known however the sending ends (a reset, a cancel).
     Returns the bytes sent; raises ``BodyCutShort`` when the file ends early and
     ``ConnectionResetError`` when the client goes away.
     """
@@ -118,6 +121,8 @@ async def send_range(
             if n == 0:
                 raise BodyCutShort(sent, count)
             sent += n
+            if on_sent is not None:
+                on_sent(n)
     finally:
         with contextlib.suppress(OSError):
             os.close(watch_fd)

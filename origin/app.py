@@ -154,22 +154,32 @@ async def media(request: web.Request) -> web.StreamResponse:
         wants_html=wants_html(request.headers.get("Accept")),
         can_redirect=redirector.available,
     )
-    resp: web.StreamResponse
-    if action is Action.SERVE:
-        resp = await delivery.serve(request, key)
-    elif action is Action.REDIRECT:
-        switches.redirects.labels("maintenance" if state.maintenance else "fallback").inc()
-        resp = await redirector.redirect(request, key)
-    else:
-        retry = str(state.maintenance_retry_after)
-        headers = {"Retry-After": retry, "Cache-Control": "no-store"}
-        if action is Action.MAINTENANCE_PAGE:
-            page = maintenance_page(state.maintenance_message, state.maintenance_retry_after)
-            resp = web.Response(status=503, text=page, content_type="text/html", headers=headers)
+    resp: web.StreamResponse | None = None
+    answered: list[web.StreamResponse] = []
+    try:
+        if action is Action.SERVE:
+            resp = await delivery.serve(request, key, on_response=answered.append)
+        elif action is Action.REDIRECT:
+            switches.redirects.labels("maintenance" if state.maintenance else "fallback").inc()
+            resp = await redirector.redirect(request, key)
         else:
-            resp = web.Response(status=503, text=state.maintenance_message + "\n", headers=headers)
-    delivery.metrics.request_done(resp.status, getattr(resp, "sent", 0) or 0)
-    return resp
+            retry = str(state.maintenance_retry_after)
+            headers = {"Retry-After": retry, "Cache-Control": "no-store"}
+            if action is Action.MAINTENANCE_PAGE:
+                page = maintenance_page(state.maintenance_message, state.maintenance_retry_after)
+                resp = web.Response(
+                    status=503, text=page, content_type="text/html", headers=headers
+                )
+            else:
+                resp = web.Response(
+                    status=503, text=state.maintenance_message + "\n", headers=headers
+                )
+        return resp
+    finally:
+        # Also when the handler is cancelled mid-body: what was sent still counts.
+        final = answered[-1] if answered else resp
+        if final is not None:
+            delivery.metrics.request_done(final.status, getattr(final, "sent", 0) or 0)
 
 
 async def public_health(request: web.Request) -> web.Response:
