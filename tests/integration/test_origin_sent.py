@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.conftest import Bucket, payload
+from tests.support.clients import read_then_leave
 from tests.support.origin import RunningOrigin, fetch, origin_settings, start_origin
 
 SIZE = 10_000_000
@@ -34,29 +34,6 @@ async def sent_total(session: aiohttp.ClientSession, origin: RunningOrigin) -> f
     _, _, body = await fetch(session, origin.admin_url("/metrics"))
     found = re.search(rb"^castedge_sent_bytes_total(?:\{[^}]*\})? (\S+)$", body, re.M)
     return float(found[1]) if found else 0.0
-
-
-def read_then_leave(url: str, count: int) -> int:
-    """GET ``url`` on a small receive buffer, read ``count`` body bytes, close: a reset."""
-    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
-    path = "/" + url.split("//", 1)[1].split("/", 1)[1]
-    with socket.socket() as sock:
-        # A small window, as a phone on a slow link has: what the kernel buffers for
-        # the client then stays far below the episode's size.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        sock.connect((host, int(port)))
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-        received = b""
-        while b"\r\n\r\n" not in received:
-            received += sock.recv(65536)
-        body = len(received.split(b"\r\n\r\n", 1)[1])
-        while body < count:
-            chunk = sock.recv(min(65536, count - body))
-            assert chunk, "the origin closed first"
-            body += len(chunk)
-        # Unread data in the receive buffer: close() sends a reset, as a killed app does.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    return body
 
 
 @pytest.mark.parametrize("state", ["miss", "hit"])
