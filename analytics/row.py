@@ -11,8 +11,9 @@ The origin writes a JSON object a line to ``analytics.log``, beside its access l
 - ``time``: when the request arrived, UTC, to the millisecond.
 - ``size``: the whole object's size; ``start``/``end``: the byte range the answer
   covered (both included; null when it carried no body, as a 304 or a 404).
-- ``sent``: the body bytes really written before the response ended, however it
-  ended: a client that leaves after 300 KB of a 200 is credited with 300 KB.
+- ``sent``: the object's bytes really written before the response ended, however
+  it ended: a client that leaves after 300 KB of a 200 is credited with 300 KB. An
+  answer without the object's bytes (an error page, a redirect) has 0.
 - ``ip``/``net``: the client's address as ``analytics.ip`` keeps it (see ``privacy``).
 - ``agent``/``referer``: the request's headers, cut to ``MAX_TEXT`` characters.
 

@@ -20,6 +20,7 @@ from delivery.limits import oversized
 from delivery.metrics import DeliveryMetrics
 from runtime.admin import AdminPart, create_node_admin
 
+from .downloads import DownloadLog
 from .state import StateFile
 from .switches import (
     REDIRECTOR,
@@ -34,6 +35,7 @@ from .switches import (
 )
 
 __all__ = [
+    "DOWNLOADS",
     "METRICS",
     "SETTINGS",
     "admin_part",
@@ -44,6 +46,7 @@ __all__ = [
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", DeliveryMetrics)
+DOWNLOADS = web.AppKey("downloads", DownloadLog)
 
 
 def origin_settings(settings: Settings) -> OriginSettings:
@@ -76,6 +79,7 @@ def create_app(
         )
     )
     app.cleanup_ctx.append(_switches_context)
+    app.cleanup_ctx.append(_downloads_context(settings, clock))
     app.router.add_get("/healthz", public_health)
     app.router.add_get("/{tail:.*}", media)
     return app
@@ -103,6 +107,25 @@ async def _switches_context(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def _downloads_context(
+    settings: Settings, clock: Callable[[], float]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Opens the download log (``analytics.log``) with the app, and closes it after."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        downloads = DownloadLog.for_settings(settings, clock=clock)
+        if downloads is None:
+            yield
+            return
+        app[DOWNLOADS] = downloads
+        try:
+            yield
+        finally:
+            downloads.close()
+
+    return context
 
 
 def admin_part(media_app: web.Application) -> AdminPart:
@@ -146,6 +169,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     except BadKey as exc:
         delivery.metrics.request_done(400, 0)
         return web.Response(status=400, text=f"bad request: {exc.reason}\n")
+    downloads = request.app.get(DOWNLOADS)
+    started = downloads.clock() if downloads is not None else 0.0
     switches = request.app[SWITCHES]
     redirector = request.app[REDIRECTOR]
     state = switches.state
@@ -180,6 +205,8 @@ async def media(request: web.Request) -> web.StreamResponse:
         final = answered[-1] if answered else resp
         if final is not None:
             delivery.metrics.request_done(final.status, getattr(final, "sent", 0) or 0)
+            if downloads is not None:
+                downloads.record(request, key, final, started)
 
 
 async def public_health(request: web.Request) -> web.Response:
