@@ -50,6 +50,16 @@ class MediaResponse(web.StreamResponse):
         """Add bytes just written to the client."""
         self.sent += sent
 
+    def received_from(self, before: int) -> Callable[[int], None]:
+        """For a range begun after ``before`` bytes: when the client resets, credit it
+        with ``before`` and what its TCP acknowledged of the range, not what the
+        kernel was handed (see ``delivery.acked``)."""
+
+        def received(acknowledged: int) -> None:
+            self.sent = min(self.sent, before + acknowledged)
+
+        return received
+
 
 class SmallMediaResponse(web.Response):
     """A short body sent together with its headers; ``sent`` as for MediaResponse."""
@@ -165,7 +175,14 @@ class Delivery:
     def _file_body(self, fd: int, body_offset: int) -> _BodyWriter:
         async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
             transport = _transport(request)
-            await send_range(transport, fd, body_offset + start, length, on_sent=resp.count)
+            await send_range(
+                transport,
+                fd,
+                body_offset + start,
+                length,
+                on_sent=resp.count,
+                on_reset=resp.received_from(resp.sent),
+            )
 
         return write
 
@@ -188,6 +205,7 @@ class Delivery:
                     length,
                     available=readable,
                     on_sent=resp.count,
+                    on_reset=resp.received_from(resp.sent),
                 )
             except BodyCutShort as exc:
                 if not isinstance(exc.__cause__, DiskFailed):

@@ -124,7 +124,9 @@ async def test_a_client_that_leaves_is_logged_with_what_it_got(
     read = await asyncio.to_thread(read_then_leave, origin.url(KEY), 300_000)
     (row,) = (await rows(tmp_path / "downloads.log", before + 1))[before:]
     assert (row.status, row.start, row.end) == (200, 0, big - 1)
-    assert read <= row.sent < big
+    # What its TCP acknowledged: within its receive buffer above what it read, and
+    # within two loopback segments below (see test_origin_sent).
+    assert read - 128 * 1024 <= row.sent < read + 512 * 1024
 
 
 async def test_behind_a_trusted_proxy_the_listener_is_who_it_says(
