@@ -22,6 +22,7 @@ from runtime.admin import AdminPart, create_node_admin
 
 from .downloads import DownloadLog
 from .state import StateFile
+from .stats import STATS, StatsService, add_stats_routes
 from .switches import (
     REDIRECTOR,
     SWITCHES,
@@ -73,6 +74,7 @@ def create_app(
     # The switches live beside the origin's own objects, apart from any other role's.
     state_file = StateFile(role_cache(settings, "origin").dir / "state.json")
     app[SWITCHES] = Switches(state_file, metrics.registry, clock=clock)
+    app[STATS] = StatsService(settings, clock=clock)
     app.cleanup_ctx.append(
         delivery_context(
             settings, metrics, role="origin", cache_control=origin.cache_control, clock=clock
@@ -129,7 +131,7 @@ def _downloads_context(
 
 
 def admin_part(media_app: web.Application) -> AdminPart:
-    """The origin's share of the node's admin listener: health, switches, its cache."""
+    """The origin's share of the node's admin listener: health, switches, its cache, stats."""
     switches = media_app[SWITCHES]
 
     async def status() -> tuple[bool, dict[str, Any]]:
@@ -141,13 +143,18 @@ def admin_part(media_app: web.Application) -> AdminPart:
     def share(admin: web.Application) -> None:
         admin[SWITCHES] = switches
         admin[REDIRECTOR] = media_app[REDIRECTOR]
+        admin[STATS] = media_app[STATS]
+
+    def routes(admin: web.Application) -> None:
+        add_switch_routes(admin)
+        add_stats_routes(admin)
 
     return AdminPart(
         role="origin",
         status=status,
         registry=media_app[METRICS].registry,
         engine=lambda: media_app[DELIVERY],
-        routes=add_switch_routes,
+        routes=routes,
         share=share,
     )
 

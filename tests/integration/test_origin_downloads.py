@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -230,3 +231,80 @@ async def test_without_a_log_nothing_is_written(
     status, _, _ = await fetch(session, origin.url(KEY))
     assert status == 200
     assert lines_of(tmp_path / "downloads.log") == []
+
+
+async def test_the_admin_listener_counts_the_nodes_downloads(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+) -> None:
+    origin = await origin_with(
+        aiohttp_server, bucket, tmp_path, clock, origin={"trusted_proxies": ["127.0.0.1"]}
+    )
+    # Not MPEG audio: no bitrate, so only complete downloads count.
+    bucket.put(KEY, payload(SIZE, seed=KEY))
+    overcast = {"User-Agent": "Overcast/3.0 (+http://overcast.fm/; iOS podcast app)"}
+    one = {**overcast, "X-Forwarded-For": "203.0.113.1"}
+    await fetch(session, origin.url(KEY), headers=one)
+    await fetch(session, origin.url(KEY), headers={**one, "X-Forwarded-For": "203.0.113.2",
+                                                   "Range": "bytes=0-999999"})  # fmt: skip
+    clock.now += 86400
+    await fetch(session, origin.url(KEY), headers=one)
+    await rows(tmp_path / "downloads.log", 3)
+
+    async def stats(query: str, auth: bool = True) -> tuple[int, Any]:
+        headers = origin.auth if auth else {}
+        status, _, body = await fetch(session, origin.admin_url(f"/admin/stats?{query}"),
+                                      headers=headers)  # fmt: skip
+        return status, json.loads(body)
+
+    status, body = await stats("since=2026-11-03")
+    assert status == 200
+    # One listener on two days: two downloads. Hashed under each day's salt, the two
+    # days' addresses cannot be linked, so that is two listeners too (docs/analytics.md).
+    assert body["episodes"] == {KEY: {"downloads": 2, "listeners": 2, "bytes": 2 * SIZE}}
+    assert body["filtered"] == {"short": 1}
+    assert (body["since"], body["until"]) == ("2026-11-03", "2026-11-04")
+    assert body["thresholds"][KEY]["rule"] == "complete file"
+    _, by_day = await stats("since=2026-11-03&by=day")
+    days = by_day["episodes"][KEY]["by_day"]
+    assert {day: t["downloads"] for day, t in days.items()} == {"2026-11-03": 1, "2026-11-04": 1}
+    _, later = await stats("since=2026-11-04")
+    assert later["episodes"][KEY]["downloads"] == 1
+    assert (await stats("since=yesterday"))[0] == 400
+    assert (await stats("since=2026-11-03&by=planet"))[0] == 400
+    assert (await stats("until=2026-11-03"))[0] == 400
+    assert (await stats("since=2026-11-03", auth=False))[0] == 401
+
+
+async def test_kept_addresses_make_one_listener_over_several_days(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+) -> None:
+    origin = await origin_with(
+        aiohttp_server,
+        bucket,
+        tmp_path,
+        clock,
+        analytics={"ip": "keep"},
+        origin={"trusted_proxies": ["127.0.0.1"]},
+    )
+    bucket.put(KEY, payload(SIZE, seed=KEY))
+    one = {"User-Agent": "Overcast/3.0 (iOS)", "X-Forwarded-For": "203.0.113.1"}
+    await fetch(session, origin.url(KEY), headers=one)
+    clock.now += 86400
+    await fetch(session, origin.url(KEY), headers=one)
+    await rows(tmp_path / "downloads.log", 2)
+    _, _, body = await fetch(
+        session, origin.admin_url("/admin/stats?since=2026-11-03"), headers=origin.auth
+    )
+    assert json.loads(body)["episodes"][KEY] == {"downloads": 2, "listeners": 1, "bytes": 2 * SIZE}
+
+
+async def test_a_node_without_a_download_log_has_no_stats(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, session
+) -> None:
+    settings = origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path)
+    origin = await start_origin(aiohttp_server, settings)
+    status, _, body = await fetch(
+        session, origin.admin_url("/admin/stats?since=2026-11-01"), headers=origin.auth
+    )
+    assert status == 404
+    assert json.loads(body) == {"error": "this node records no downloads: set analytics.log"}
