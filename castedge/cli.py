@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from castedge.common import config_path
 from castedge.edge_cli import add_edge_commands
 from castedge.locator_cli import add_locator_commands
+from castedge.stats_cli import add_stats_commands
 from castedge.switch_cli import add_switch_commands
 from config import (
     CACHING_ROLES,
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_switch_commands(sub, with_config)
     add_edge_commands(sub, with_config)
     add_locator_commands(sub, with_config)
+    add_stats_commands(sub, with_config)
 
     p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")
