@@ -7,16 +7,17 @@ also goes to ``analytics.log`` as a row (``analytics.row``). ``castedge stats`` 
 admin listener's ``/admin/stats`` read it.
 
 Lines are written whole, one ``write`` each, so every worker of a node can append to
-the same file; the file is reopened after logrotate moves it.
+the same file; the file is reopened after logrotate moves it. A disk that refuses a
+row never fails the request it describes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
-from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
 from aiohttp import web
@@ -28,6 +29,8 @@ from delivery.serve import MediaResponse, SmallMediaResponse
 from geo.forwarded import FORWARDED, Network, client_address, forwarded_for, x_forwarded_for
 
 __all__ = ["DownloadLog"]
+
+log = logging.getLogger("castedge.downloads")
 
 
 class DownloadLog:
@@ -51,12 +54,14 @@ class DownloadLog:
         self.header = header
         self.node = node or socket.gethostname()
         self.clock = clock
-        # A logger of its own, not a global one: each app (and each test) has its file.
-        self._logger = logging.Logger("castedge.downloads")
-        self._logger.propagate = False
-        self._sink = WatchedFileHandler(path, encoding="utf-8")
-        self._sink.setFormatter(logging.Formatter("%(message)s"))
-        self._logger.addHandler(self._sink)
+        self._failing = False
+        try:
+            self._file = _AppendedFile(path)
+            if mode == "hash":
+                salts.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            # The one line an operator sees names the key to fix.
+            raise OSError(f"analytics.log {path}: {exc.strerror or exc}") from None
 
     @classmethod
     def for_settings(
@@ -78,7 +83,25 @@ class DownloadLog:
     def record(
         self, request: web.BaseRequest, key: str, response: web.StreamResponse, started: float
     ) -> None:
-        """Write the row of ``response``, the answer to ``request`` for ``key``."""
+        """Write the row of ``response``, the answer to ``request`` for ``key``.
+
+        A disk that refuses the row (full, gone) never fails the request: it is said
+        once in the operational log, and again once it recovers.
+        """
+        try:
+            self._record(request, key, response, started)
+        except OSError as exc:
+            if not self._failing:
+                log.warning("download log %s: cannot record rows: %s", self.path, exc)
+                self._failing = True
+            return
+        if self._failing:
+            log.warning("download log %s: recording rows again", self.path)
+            self._failing = False
+
+    def _record(
+        self, request: web.BaseRequest, key: str, response: web.StreamResponse, started: float
+    ) -> None:
         # The episode's bytes; an error page or a redirect carries none of them.
         sent = response.sent if isinstance(response, (MediaResponse, SmallMediaResponse)) else 0
         headers = response.headers
@@ -101,13 +124,10 @@ class DownloadLog:
             agent=request.headers.get("User-Agent", ""),
             referer=request.headers.get("Referer"),
         )
-        logger = self._logger
-        line = row.to_line()
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
+        self._file.write((row.to_line() + "\n").encode())
 
     def close(self) -> None:
-        self._logger.removeHandler(self._sink)
-        self._sink.close()
+        self._file.close()
 
     def _address(self, request: web.BaseRequest, started: float) -> tuple[str, str | None]:
         headers = request.headers
@@ -120,3 +140,39 @@ class DownloadLog:
             return "-", None
         salt = self.salts.salt(utc_day(started)) if self.mode == "hash" else b""
         return private_address(self.mode, address, salt)
+
+
+class _AppendedFile:
+    """A file written a whole line per ``write``, reopened when logrotate moves it.
+
+    One ``write`` on a descriptor opened with O_APPEND puts the line at the end of the
+    file in one piece, whichever worker writes it. Before each line the path is
+    checked, as ``logging.handlers.WatchedFileHandler`` does, so a moved file is
+    replaced by a new one at the path.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        found = os.fstat(self._fd)
+        self._identity = (found.st_dev, found.st_ino)
+
+    def write(self, line: bytes) -> None:
+        try:
+            found = os.stat(self.path)
+            moved = (found.st_dev, found.st_ino) != self._identity
+        except FileNotFoundError:
+            moved = True
+        if moved or self._fd < 0:
+            self.close()
+            self._open()
+        os.write(self._fd, line)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -546,3 +546,30 @@ def test_refreshing_the_user_agent_list(node: Node, played: Played, tmp_path: Pa
     downloaded.write_text(json.dumps([{"user_agents": ["(unclosed"]}]))
     said = node.stats("--refresh-agents", str(downloaded), config=config, check=False)
     assert "entry 0: user_agents pattern '(unclosed' does not compile" in said
+
+
+def test_a_download_log_that_cannot_be_opened_stops_the_node_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "node.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "storage": {"dir": str(tmp_path / "media")},
+                "cache": {"dir": str(tmp_path / "cache"), "max_size": "10MB"},
+                "origin": {"listen": "127.0.0.1:0", "access_log": None},
+                "admin": {"listen": "127.0.0.1:0"},
+                "analytics": {"log": str(tmp_path / "no-such-dir" / "downloads.log")},
+            }
+        )
+    )
+    done = subprocess.run(
+        [CASTEDGE, "origin", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert (
+        f"castedge origin: cannot start: analytics.log {tmp_path}/no-such-dir/downloads.log: "
+        "No such file or directory"
+    ) in done.stderr.splitlines()

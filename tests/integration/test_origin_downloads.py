@@ -308,3 +308,33 @@ async def test_a_node_without_a_download_log_has_no_stats(
     )
     assert status == 404
     assert json.loads(body) == {"error": "this node records no downloads: set analytics.log"}
+
+
+async def test_the_log_is_reopened_after_logrotate_moves_it(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+) -> None:
+    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock)
+    bucket.put(KEY, payload(1000, seed=KEY))
+    log = tmp_path / "downloads.log"
+    await fetch(session, origin.url(KEY))
+    await rows(log, 1)
+    log.rename(tmp_path / "downloads.log.1")
+    await fetch(session, origin.url(KEY))
+    assert len(await rows(log, 1)) == 1
+    assert len(lines_of(tmp_path / "downloads.log.1")) == 1
+
+
+async def test_a_log_that_cannot_be_written_never_fails_a_download(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, caplog
+) -> None:
+    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock)
+    body = payload(1000, seed=KEY)
+    bucket.put(KEY, body)
+    log = tmp_path / "downloads.log"
+    log.rename(tmp_path / "downloads.log.1")
+    log.mkdir()  # where the log was, something that cannot take a line
+    for _ in range(2):
+        status, _, got = await fetch(session, origin.url(KEY))
+        assert (status, got) == (200, body)
+    said = [r.getMessage() for r in caplog.records if r.name == "castedge.downloads"]
+    assert len(said) == 1 and "cannot record rows" in said[0]
