@@ -11,6 +11,7 @@ from castedge.edge_cli import add_edge_commands
 from castedge.install_cli import add_install_commands
 from castedge.locator_cli import add_locator_commands
 from castedge.publish_cli import add_publish_commands
+from castedge.stats_cli import add_stats_commands
 from castedge.switch_cli import add_switch_commands
 from castedge.sync_cli import add_sync_commands
 from config import (
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_publish_commands(sub, with_config)
     add_sync_commands(sub, with_config)
     add_install_commands(sub)
+    add_stats_commands(sub, with_config)
 
     p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")

@@ -22,6 +22,7 @@ from .roles import (
 from .secret import Secret
 from .settings import (
     AdminSettings,
+    AnalyticsSettings,
     CacheSettings,
     EdgeSettings,
     GeoSettings,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_CONFIG_PATH",
     "ROLES",
     "AdminSettings",
+    "AnalyticsSettings",
     "CacheSettings",
     "ConfigError",
     "EdgeSettings",

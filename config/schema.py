@@ -36,6 +36,7 @@ from .kinds import (
 from .roles import caches_apart, roles_complete
 from .settings import (
     AdminSettings,
+    AnalyticsSettings,
     CacheSettings,
     EdgeSettings,
     GeoSettings,
@@ -54,6 +55,7 @@ from .spec import EMPTY, Field, Invalid, Kind, Section
 
 __all__ = [
     "ADMIN",
+    "ANALYTICS",
     "CACHE",
     "EDGE",
     "GEO",
@@ -196,6 +198,22 @@ _CACHING_ROLE_FIELDS = (
 )
 
 
+#: Who the client is behind the operator's balancers (as the locator's geo section says).
+_CLIENT_ADDRESS_FIELDS = (
+    Field(
+        "trusted_proxies",
+        items(network(), expected="a list of addresses or networks"),
+        default=[],
+    ),
+    Field("client_ip_header", choice("x-forwarded-for", "forwarded"), default="x-forwarded-for"),
+)
+
+
+def _log_apart_from_db(analytics: AnalyticsSettings) -> None:
+    if analytics.log is not None and analytics.db == analytics.log:
+        raise Invalid(f"expected a file other than analytics.log, got '{analytics.db}'", ("db",))
+
+
 S3 = Section(
     S3Settings,
     (
@@ -253,6 +271,7 @@ ORIGIN = Section(
         Field("workers", count_or_auto(1, 64), default=1),
         Field("drain_timeout", duration(), default="30s"),
         *_CACHING_ROLE_FIELDS,
+        *_CLIENT_ADDRESS_FIELDS,
     ),
 )
 
@@ -411,6 +430,21 @@ SYNC = Section(
     ),
 )
 
+ANALYTICS = Section(
+    AnalyticsSettings,
+    (
+        Field("log", optional(path("a file path")), default=None),
+        Field("db", optional(path("a file path")), default=None),
+        Field("ip", choice("hash", "truncate", "keep"), default="hash"),
+        # More downloads of one episode from one address in a day than a household
+        # or an office makes; carrier-grade NAT with the same app mostly merges into
+        # one listener already.
+        Field("address_limit", integer(1, 1_000_000), default=50),
+        Field("agents", optional(path("a file path")), default=None),
+    ),
+    checks=(_log_apart_from_db,),
+)
+
 SETTINGS = Section(
     Settings,
     (
@@ -426,6 +460,7 @@ SETTINGS = Section(
         Field("regions", optional(_catalogue(section(REGION))), default=None),
         Field("locator", optional(section(LOCATOR)), default=None),
         Field("sync", optional(section(SYNC)), default=None),
+        Field("analytics", section(ANALYTICS), default=EMPTY),
     ),
     checks=(_default_region_listed, roles_complete, caches_apart),
 )

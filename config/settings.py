@@ -10,7 +10,7 @@ changed after start, while it still copies, pickles and hashes like any value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from .secret import Secret
 
 __all__ = [
     "AdminSettings",
+    "AnalyticsSettings",
     "CacheSettings",
     "EdgeSettings",
     "GeoSettings",
@@ -81,7 +82,8 @@ class OriginSettings:
 
     ``prefixes`` are the folders of keys it serves and fetches (empty: every key);
     ``cache_dir`` and ``cache_max_size`` override its share of the ``cache`` section
-    (see ``config.roles.role_cache``).
+    (see ``config.roles.role_cache``); behind ``trusted_proxies`` the client is who
+    their ``client_ip_header`` says.
     """
 
     listen: Listen
@@ -93,6 +95,9 @@ class OriginSettings:
     prefixes: tuple[str, ...] = ()
     cache_dir: Path | None = None
     cache_max_size: int | None = None
+    #: The load balancers whose ``client_ip_header`` names the client (download counts).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    client_ip_header: str = "x-forwarded-for"
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,21 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class AnalyticsSettings:
+    """Where the origin records what it sent, for download counts, and how it keeps addresses.
+
+    ``log`` None records nothing. ``db`` None is ``analytics.db`` beside the log;
+    ``agents`` None is the user-agent list shipped with castedge.
+    """
+
+    log: Path | None = None
+    db: Path | None = None
+    ip: str = "hash"
+    address_limit: int = 50
+    agents: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a castedge node is configured with, checked once at start."""
 
@@ -243,3 +263,4 @@ class Settings:
     regions: tuple[RegionSettings, ...] | None = None
     locator: LocatorSettings | None = None
     sync: SyncSettings | None = None
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)

@@ -17,7 +17,10 @@ import asyncio
 import contextlib
 import errno
 import os
+import socket
 from collections.abc import Awaitable, Callable
+
+from .acked import acknowledged, stream_offset
 
 __all__ = ["SMALL_BODY", "BodyCutShort", "send_range"]
 
@@ -74,12 +77,19 @@ async def send_range(
     count: int,
     *,
     available: Callable[[int], Awaitable[int]] | None = None,
+    on_sent: Callable[[int], None] | None = None,
+    on_reset: Callable[[int], None] | None = None,
 ) -> int:
     """Send ``count`` bytes of ``file_fd`` from ``offset`` on the transport's socket.
 
     ``available``, when given, is awaited with the bytes sent so far whenever they have
     caught up with what may be read, and returns how many bytes from ``offset`` are
     readable now (a file still being filled); it raises to abort.
+    ``on_sent`` is called with each count of bytes the kernel took, as it takes them,
+    so what reached the client is known however the sending ends (a reset, a cancel).
+    ``on_reset``, when the client goes away (or the handler is cancelled because it
+    did), is given how many of this range's bytes its TCP acknowledged, where the
+    kernel says (``delivery.acked``): fewer than were handed to the kernel.
     Returns the bytes sent; raises ``BodyCutShort`` when the file ends early and
     ``ConnectionResetError`` when the client goes away.
     """
@@ -91,7 +101,11 @@ async def send_range(
         raise ConnectionResetError("transport has no socket")
     await _flush_transport(transport)
     sock_fd = sock.fileno()
-    watch_fd = os.dup(sock_fd)
+    # A second descriptor on the socket: it keeps the socket readable (TCP_INFO) even
+    # after the transport closed its own, as it does when the client resets.
+    watch = socket.socket(fileno=os.dup(sock_fd))
+    watch_fd = watch.fileno()
+    begins = stream_offset(watch) if on_reset is not None else None
     sent = 0
     try:
         limit = count if available is None else 0
@@ -118,7 +132,14 @@ async def send_range(
             if n == 0:
                 raise BodyCutShort(sent, count)
             sent += n
+            if on_sent is not None:
+                on_sent(n)
+    except (ConnectionResetError, asyncio.CancelledError):
+        acked = acknowledged(watch)
+        if on_reset is not None and begins is not None and acked is not None:
+            on_reset(max(0, acked - begins))
+        raise
     finally:
         with contextlib.suppress(OSError):
-            os.close(watch_fd)
+            watch.close()
     return sent

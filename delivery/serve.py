@@ -32,7 +32,7 @@ from .objectfile import ObjectMeta
 from .sendfile import SMALL_BODY, BodyCutShort, send_range
 from .store import DiskStore
 
-__all__ = ["Delivery", "MediaResponse", "SmallMediaResponse", "error_response"]
+__all__ = ["Delivery", "MediaResponse", "OnResponse", "SmallMediaResponse", "error_response"]
 
 log = logging.getLogger("castedge.serve")
 
@@ -43,9 +43,23 @@ FOLLOW_WINDOW = 4 * 1024 * 1024
 
 
 class MediaResponse(web.StreamResponse):
-    """A response that counts the body bytes it really sent (for logs and metrics)."""
+    """A response that counts the body bytes it really sent (for logs, metrics, downloads)."""
 
     sent = 0
+
+    def count(self, sent: int) -> None:
+        """Add bytes just written to the client."""
+        self.sent += sent
+
+    def received_from(self, before: int) -> Callable[[int], None]:
+        """For a range begun after ``before`` bytes: when the client resets, credit it
+        with ``before`` and what its TCP acknowledged of the range, not what the
+        kernel was handed (see ``delivery.acked``)."""
+
+        def received(acknowledged: int) -> None:
+            self.sent = min(self.sent, before + acknowledged)
+
+        return received
 
 
 class SmallMediaResponse(web.Response):
@@ -84,8 +98,15 @@ class Delivery:
         key: str,
         *,
         headers: Mapping[str, str] | None = None,
+        on_response: OnResponse | None = None,
     ) -> web.StreamResponse:
-        """Answer a GET or HEAD for ``key``; ``headers`` are added to every answer."""
+        """Answer a GET or HEAD for ``key``; ``headers`` are added to every answer.
+
+        ``on_response`` is given the object's response as soon as it exists, before
+        its body is written: a server may cancel a handler whose client left
+        (aiohttp's ``handler_cancellation``), and whoever accounts for the request
+        (metrics, the download log) still finds the response and what it sent.
+        """
         extra = dict(headers or {})
         extra.setdefault("Cache-Control", self.cache_control)
         try:
@@ -94,12 +115,16 @@ class Delivery:
                 # the fleet's own files: as absent as a key the bucket does not hold,
                 # and never fetched.
                 raise ObjectNotFound(key)
-            return await self._serve(request, key, extra)
+            return await self._serve(request, key, extra, on_response)
         except DeliveryError as exc:
             return error_response(exc, extra)
 
     async def _serve(
-        self, request: web.Request, key: str, extra: dict[str, str]
+        self,
+        request: web.Request,
+        key: str,
+        extra: dict[str, str],
+        on_response: OnResponse | None,
     ) -> web.StreamResponse:
         store = self.store
         for _ in range(3):
@@ -114,6 +139,7 @@ class Delivery:
                         extra,
                         self._file_body(*where),
                         small=where,
+                        on_response=on_response,
                     )
                 finally:
                     store.release(handle)
@@ -128,7 +154,9 @@ class Delivery:
                 return await self.on_degraded_miss(request, key)
             if not fill.cacheable:
                 self.metrics.lookup("stream")
-                return await self._answer(request, meta, extra, self._upstream_body(key, meta))
+                return await self._answer(
+                    request, meta, extra, self._upstream_body(key, meta), on_response=on_response
+                )
             fd = fill.open_reader()
             if fd is None:
                 # Finished between our lookup and now: a hit on the next turn, or its error.
@@ -137,7 +165,9 @@ class Delivery:
                 continue
             self.metrics.lookup("miss")
             try:
-                return await self._answer(request, meta, extra, self._fill_body(fill, fd))
+                return await self._answer(
+                    request, meta, extra, self._fill_body(fill, fd), on_response=on_response
+                )
             finally:
                 os.close(fd)
         raise UpstreamUnavailable(f"object {key!r} kept changing while being served")
@@ -147,7 +177,14 @@ class Delivery:
     def _file_body(self, fd: int, body_offset: int) -> _BodyWriter:
         async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
             transport = _transport(request)
-            resp.sent += await send_range(transport, fd, body_offset + start, length)
+            await send_range(
+                transport,
+                fd,
+                body_offset + start,
+                length,
+                on_sent=resp.count,
+                on_reset=resp.received_from(resp.sent),
+            )
 
         return write
 
@@ -163,15 +200,20 @@ class Delivery:
 
             transport = _transport(request)
             try:
-                resp.sent += await send_range(
-                    transport, fd, fill.body_offset + start, length, available=readable
+                await send_range(
+                    transport,
+                    fd,
+                    fill.body_offset + start,
+                    length,
+                    available=readable,
+                    on_sent=resp.count,
+                    on_reset=resp.received_from(resp.sent),
                 )
             except BodyCutShort as exc:
                 if not isinstance(exc.__cause__, DiskFailed):
                     raise
                 # Our disk failed, not the upstream: fetch the rest from it directly,
                 # and the client never notices.
-                resp.sent += exc.sent
                 meta = await fill.meta()
                 rest = self._upstream_body(fill.key, meta)
                 await rest(resp, request, start + exc.sent, length - exc.sent)
@@ -207,6 +249,7 @@ class Delivery:
         body: _BodyWriter,
         *,
         small: tuple[int, int] | None = None,
+        on_response: OnResponse | None = None,
     ) -> web.StreamResponse:
         """Decide, then write. ``small`` is a hit's (descriptor, body offset)."""
         h = request.headers
@@ -239,8 +282,12 @@ class Delivery:
                 if len(data) == length:
                     quick = SmallMediaResponse(status=status, headers=headers, body=data)
                     quick.sent = length
+                    if on_response is not None:
+                        on_response(quick)
                     return quick
         resp = MediaResponse(status=status, headers=headers)
+        if on_response is not None:
+            on_response(resp)
         if decision.serve in (Serve.FULL, Serve.PARTIAL):
             resp.content_length = length
         elif decision.serve is not Serve.NOT_MODIFIED:
@@ -265,6 +312,9 @@ class Delivery:
 
 
 _BodyWriter = Callable[[MediaResponse, web.Request, int, int], Awaitable[None]]
+
+#: Told of an object's response before its body is written (see ``Delivery.serve``).
+OnResponse = Callable[[web.StreamResponse], None]
 
 _STATUS = {
     Serve.FULL: 200,

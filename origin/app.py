@@ -20,7 +20,9 @@ from delivery.metrics import DeliveryMetrics
 from runtime.admin import AdminPart, create_node_admin
 from runtime.tasks import background
 
+from .downloads import DownloadLog
 from .state import StateFile
+from .stats import STATS, StatsService, add_stats_routes
 from .switches import (
     REDIRECTOR,
     SWITCHES,
@@ -34,6 +36,7 @@ from .switches import (
 )
 
 __all__ = [
+    "DOWNLOADS",
     "METRICS",
     "SETTINGS",
     "admin_part",
@@ -44,6 +47,7 @@ __all__ = [
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", DeliveryMetrics)
+DOWNLOADS = web.AppKey("downloads", DownloadLog)
 
 
 def origin_settings(settings: Settings) -> OriginSettings:
@@ -70,12 +74,14 @@ def create_app(
     # The switches live beside the origin's own objects, apart from any other role's.
     state_file = StateFile(role_cache(settings, "origin").dir / "state.json")
     app[SWITCHES] = Switches(state_file, metrics.registry, clock=clock)
+    app[STATS] = StatsService(settings, clock=clock)
     app.cleanup_ctx.append(
         delivery_context(
             settings, metrics, role="origin", cache_control=origin.cache_control, clock=clock
         )
     )
     app.cleanup_ctx.append(_switches_context)
+    app.cleanup_ctx.append(_downloads_context(settings, clock))
     app.router.add_get("/healthz", public_health)
     app.router.add_get("/{tail:.*}", media)
     return app
@@ -100,8 +106,27 @@ async def _switches_context(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def _downloads_context(
+    settings: Settings, clock: Callable[[], float]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Opens the download log (``analytics.log``) with the app, and closes it after."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        downloads = DownloadLog.for_settings(settings, clock=clock)
+        if downloads is None:
+            yield
+            return
+        app[DOWNLOADS] = downloads
+        try:
+            yield
+        finally:
+            downloads.close()
+
+    return context
+
+
 def admin_part(media_app: web.Application) -> AdminPart:
-    """The origin's share of the node's admin listener: health, switches, its cache."""
+    """The origin's share of the node's admin listener: health, switches, its cache, stats."""
     switches = media_app[SWITCHES]
 
     async def status() -> tuple[bool, dict[str, Any]]:
@@ -113,13 +138,18 @@ def admin_part(media_app: web.Application) -> AdminPart:
     def share(admin: web.Application) -> None:
         admin[SWITCHES] = switches
         admin[REDIRECTOR] = media_app[REDIRECTOR]
+        admin[STATS] = media_app[STATS]
+
+    def routes(admin: web.Application) -> None:
+        add_switch_routes(admin)
+        add_stats_routes(admin)
 
     return AdminPart(
         role="origin",
         status=status,
         registry=media_app[METRICS].registry,
         engine=lambda: media_app[DELIVERY],
-        routes=add_switch_routes,
+        routes=routes,
         share=share,
     )
 
@@ -141,6 +171,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     except BadKey as exc:
         delivery.metrics.request_done(400, 0)
         return web.Response(status=400, text=f"bad request: {exc.reason}\n")
+    downloads = request.app.get(DOWNLOADS)
+    started = downloads.clock() if downloads is not None else 0.0
     if not delivery.serves(key):
         # Not the origin's to serve (another role's folder, the fleet's own files):
         # never redirected to S3 either, whatever the switches say.
@@ -154,22 +186,34 @@ async def media(request: web.Request) -> web.StreamResponse:
         wants_html=wants_html(request.headers.get("Accept")),
         can_redirect=redirector.available,
     )
-    resp: web.StreamResponse
-    if action is Action.SERVE:
-        resp = await delivery.serve(request, key)
-    elif action is Action.REDIRECT:
-        switches.redirects.labels("maintenance" if state.maintenance else "fallback").inc()
-        resp = await redirector.redirect(request, key)
-    else:
-        retry = str(state.maintenance_retry_after)
-        headers = {"Retry-After": retry, "Cache-Control": "no-store"}
-        if action is Action.MAINTENANCE_PAGE:
-            page = maintenance_page(state.maintenance_message, state.maintenance_retry_after)
-            resp = web.Response(status=503, text=page, content_type="text/html", headers=headers)
+    resp: web.StreamResponse | None = None
+    answered: list[web.StreamResponse] = []
+    try:
+        if action is Action.SERVE:
+            resp = await delivery.serve(request, key, on_response=answered.append)
+        elif action is Action.REDIRECT:
+            switches.redirects.labels("maintenance" if state.maintenance else "fallback").inc()
+            resp = await redirector.redirect(request, key)
         else:
-            resp = web.Response(status=503, text=state.maintenance_message + "\n", headers=headers)
-    delivery.metrics.request_done(resp.status, getattr(resp, "sent", 0) or 0)
-    return resp
+            retry = str(state.maintenance_retry_after)
+            headers = {"Retry-After": retry, "Cache-Control": "no-store"}
+            if action is Action.MAINTENANCE_PAGE:
+                page = maintenance_page(state.maintenance_message, state.maintenance_retry_after)
+                resp = web.Response(
+                    status=503, text=page, content_type="text/html", headers=headers
+                )
+            else:
+                resp = web.Response(
+                    status=503, text=state.maintenance_message + "\n", headers=headers
+                )
+        return resp
+    finally:
+        # Also when the handler is cancelled mid-body: what was sent still counts.
+        final = answered[-1] if answered else resp
+        if final is not None:
+            delivery.metrics.request_done(final.status, getattr(final, "sent", 0) or 0)
+            if downloads is not None:
+                downloads.record(request, key, final, started)
 
 
 async def public_health(request: web.Request) -> web.Response:

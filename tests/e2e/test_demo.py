@@ -1,4 +1,4 @@
-"""``castedge demo`` (what ``make demo`` runs): it serves what it prints, and Ctrl-C cleans up."""
+"""``castedge demo`` (what ``make demo`` runs): it serves what it prints, counts, and cleans up."""
 
 from __future__ import annotations
 
@@ -64,3 +64,11 @@ def test_demo_serves_the_episodes_it_lists_and_cleans_up() -> None:
             proc.stdout.close()
     assert code == 0
     assert not workdir.exists(), "Ctrl-C must remove the demo's temporary files"
+    # Each episode was fetched whole once, by one listener: one download each, by the
+    # one-minute rule (2 MB at 128 kbit/s is two minutes), read from the cached copy.
+    table = "".join(lines)
+    for url, _ in episodes:
+        key = url.split("/", 3)[3]
+        row = next((line.split() for line in lines if line.startswith(key)), None)
+        assert row is not None and row[1:3] == ["1", "1"], table
+    assert "128 kbps (cache)" in table

@@ -62,7 +62,7 @@ def import_without_io(module: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("package", ["config", "signer", "geo"])
+@pytest.mark.parametrize("package", ["config", "signer", "geo", "analytics"])
 def test_a_pure_package_imports_without_the_io_libraries(package: str) -> None:
     done = import_without_io(package)
     assert done.returncode == 0, done.stderr

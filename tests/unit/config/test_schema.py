@@ -221,7 +221,7 @@ def test_null_signing_is_no_signing() -> None:
             {"bogus": 1},
             "castedge.yaml: bogus: unknown key; "
             "expected one of storage, upstream, cache, origin, edge, admin, signing, log_level, "
-            "geo, regions, locator, sync",
+            "geo, regions, locator, sync, analytics",
         ),
     ],
 )
@@ -257,7 +257,7 @@ ALL_SECTIONS = [path.rstrip(".") for path in section_paths(SETTINGS)]
 def test_the_walk_finds_every_section() -> None:
     assert sorted(ALL_SECTIONS) == sorted(
         ["", "storage", "storage.s3", "upstream", "cache", "origin", "edge", "admin", "signing"]
-        + ["geo", "geo.health", "locator", "sync"]
+        + ["geo", "geo.health", "locator", "sync", "analytics"]
     )
 
 

@@ -1,0 +1,56 @@
+"""How much of a response a client really received when it went away in the middle.
+
+When a client resets the connection, what it was sent is not what the server wrote:
+the kernel's send buffer (megabytes, with autotuning) and the bytes in flight are
+thrown away. Linux counts the bytes the client's TCP acknowledged
+(``tcpi_bytes_acked``, RFC 4898's HCThruOctetsAcked, in ``struct tcp_info`` since
+Linux 4.1), and ``SIOCOUTQ`` tells what is written but not yet acknowledged; with both,
+taken when the body starts and again after the reset, the body bytes that reached the
+client are known. The client's own receive buffer is counted as received (its TCP
+acknowledged it), which is as close as a server can see.
+
+Anywhere this cannot be read (another OS, a socket already closed), ``None``: the
+caller keeps the count of bytes written.
+"""
+
+from __future__ import annotations
+
+import array
+import fcntl
+import socket
+import struct
+import termios
+from typing import Any
+
+__all__ = ["acknowledged", "stream_offset"]
+
+# struct tcp_info (include/uapi/linux/tcp.h): tcpi_bytes_acked is the __u64 after
+# tcpi_total_retrans, tcpi_pacing_rate and tcpi_max_pacing_rate.
+_BYTES_ACKED = 120
+_INFO_SIZE = 256
+
+
+def acknowledged(sock: Any) -> int | None:
+    """Bytes of this connection the peer's TCP has acknowledged so far."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _INFO_SIZE)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(info) < _BYTES_ACKED + 8:
+        return None
+    acked: int = struct.unpack_from("=Q", info, _BYTES_ACKED)[0]
+    return acked
+
+
+def stream_offset(sock: Any) -> int | None:
+    """Bytes written to this connection so far, acknowledged or not: where the next begins."""
+    acked = acknowledged(sock)
+    if acked is None:
+        return None
+    queued = array.array("i", [0])
+    try:
+        # SIOCOUTQ (the same number as TIOCOUTQ): written but not yet acknowledged.
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)
+    except (OSError, AttributeError, ValueError):
+        return None
+    return acked + queued[0]
