@@ -94,7 +94,10 @@ class Space:
         self._monotonic = monotonic
         self._filling: dict[str, int] = {}
         self._reserved = 0
-        self._known: dict[str, str] = {}
+        #: Trims after publishing, kept until done (a task nobody holds may be collected).
+        self._trims: set[asyncio.Task[None]] = set()
+        #: path -> (key, body size, file size) of files already read once.
+        self._known: dict[str, tuple[str, int, int]] = {}
         self._resynced = -RESYNC_SECONDS
 
     # -- the index and the directory ---------------------------------------------
@@ -106,23 +109,27 @@ class Space:
         self.update_gauges()
 
     def _listing(self) -> list[tuple[str, int, float]]:
-        """(key, size, mtime) of every object on disk; headers read once per file (blocking)."""
+        """(key, body size, mtime) of every object on disk (blocking).
+
+        Body sizes, as a publish counts them; a file's header is read again only when its
+        size changed (a new version renamed over it).
+        """
         found: list[tuple[str, int, float]] = []
-        known: dict[str, str] = {}
+        known: dict[str, tuple[str, int, int]] = {}
         for path in self._dir.objects.glob("*/*/*"):
             name = str(path)
-            key = self._known.get(name)
             try:
                 st = os.stat(path)
             except FileNotFoundError:
                 continue
-            if key is None:
-                entry = self._inspect(path)
-                if entry is None:
+            entry = self._known.get(name)
+            if entry is None or entry[2] != st.st_size:
+                inspected = self._inspect(path)
+                if inspected is None:
                     continue
-                key = entry[0].key
-            known[name] = key
-            found.append((key, st.st_size, st.st_mtime))
+                entry = (inspected[0].key, inspected[0].size, st.st_size)
+            known[name] = entry
+            found.append((entry[0], entry[1], st.st_mtime))
         self._known = known
         return found
 
@@ -195,20 +202,8 @@ class Space:
     async def reserve(self, temp: TempObject, size: int) -> bool:
         """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit."""
         loop = asyncio.get_running_loop()
-        lock_fd = await loop.run_in_executor(None, self._lock_evictions)
-        try:
-            await self.resync()
-            incoming = size + self._reserved
-            victims = self.index.victims(incoming, self._pinned())
-            for key in victims:
-                if await loop.run_in_executor(None, unlink, self._dir.object_path(key)):
-                    self._metrics.evictions.labels(self._metrics.service).inc()
-                self.index.remove(key)
-                self._files.forget(key)
-        finally:
-            os.close(lock_fd)
-        if victims:
-            self.update_gauges()
+        incoming = size + self._reserved
+        await self._evict(incoming)
         if self.index.total + incoming > self.max_size:
             return False
         try:
@@ -232,11 +227,47 @@ class Space:
         self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
         return True
 
+    async def _evict(self, incoming: int) -> list[str]:
+        """Under ``evict.lock``, with the directory re-read, make room for ``incoming`` bytes."""
+        loop = asyncio.get_running_loop()
+        lock_fd = await loop.run_in_executor(None, self._lock_evictions)
+        try:
+            # Always re-read under the lock: another worker may have just published.
+            await self.resync(force=True)
+            victims = self.index.victims(incoming, self._pinned())
+            for key in victims:
+                if await loop.run_in_executor(None, unlink, self._dir.object_path(key)):
+                    self._metrics.evictions.labels(self._metrics.service).inc()
+                self.index.remove(key)
+                self._files.forget(key)
+        finally:
+            os.close(lock_fd)
+        if victims:
+            self.update_gauges()
+        return victims
+
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Count a fill's object as stored, and release its reservation."""
         self.index.add(meta.key, meta.size, self._clock())
         self.finish(temp)
         self.update_gauges()
+        # Workers reserve room one at a time, but each counts only its own fills under
+        # way: two that filled at once may together pass the cap. Trim after publishing.
+        with contextlib.suppress(RuntimeError):  # no running loop: a test's direct call
+            task = asyncio.get_running_loop().create_task(self._trim(), name="store trim")
+            self._trims.add(task)
+            task.add_done_callback(self._trims.discard)
+
+    def cancel_trims(self) -> None:
+        """Stop the trims under way (the store is closing; the next start trims anyway)."""
+        for task in list(self._trims):
+            task.cancel()
+
+    async def _trim(self) -> None:
+        try:
+            await self._evict(0)
+        except OSError as exc:
+            log.warning("trimming the store after a fill failed: %s", exc)
 
     def finish(self, temp: TempObject) -> None:
         """Release a fill's reservation and pin (published or not)."""

@@ -20,8 +20,9 @@ __all__ = ["Listener", "notify_systemd", "serve_forever"]
 
 log = logging.getLogger("castedge")
 
-#: Seconds between closing the listeners and closing idle connections at shutdown.
-ACCEPT_GRACE = 0.5
+#: Seconds between closing the listeners and closing idle connections at shutdown, at
+#: most: an Internet round trip for a request line, with room for a busy machine.
+ACCEPT_GRACE = 1.5
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,12 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
         # aiohttp closes connections that have no request in progress yet; one
         # accepted just before the listener closed gets a moment to send its request
         # line (an Internet round trip) so it is served rather than reset.
-        await asyncio.sleep(ACCEPT_GRACE)
+        deadline = loop.time() + ACCEPT_GRACE
+        # No event says "this connection has sent its request": poll, bounded in time.
+        while loop.time() < deadline and any(  # noqa: ASYNC110
+            runner.server is not None and runner.server.connections for runner in runners
+        ):
+            await asyncio.sleep(0.05)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
