@@ -94,8 +94,6 @@ class Space:
         self._monotonic = monotonic
         self._filling: dict[str, int] = {}
         self._reserved = 0
-        #: Trims after publishing, kept until done (a task nobody holds may be collected).
-        self._trims: set[asyncio.Task[None]] = set()
         #: path -> (key, body size, file size) of files already read once.
         self._known: dict[str, tuple[str, int, int]] = {}
         self._resynced = -RESYNC_SECONDS
@@ -232,8 +230,7 @@ class Space:
         loop = asyncio.get_running_loop()
         lock_fd = await loop.run_in_executor(None, self._lock_evictions)
         try:
-            # Always re-read under the lock: another worker may have just published.
-            await self.resync(force=True)
+            await self.resync()
             victims = self.index.victims(incoming, self._pinned())
             for key in victims:
                 if await loop.run_in_executor(None, unlink, self._dir.object_path(key)):
@@ -251,23 +248,6 @@ class Space:
         self.index.add(meta.key, meta.size, self._clock())
         self.finish(temp)
         self.update_gauges()
-        # Workers reserve room one at a time, but each counts only its own fills under
-        # way: two that filled at once may together pass the cap. Trim after publishing.
-        with contextlib.suppress(RuntimeError):  # no running loop: a test's direct call
-            task = asyncio.get_running_loop().create_task(self._trim(), name="store trim")
-            self._trims.add(task)
-            task.add_done_callback(self._trims.discard)
-
-    def cancel_trims(self) -> None:
-        """Stop the trims under way (the store is closing; the next start trims anyway)."""
-        for task in list(self._trims):
-            task.cancel()
-
-    async def _trim(self) -> None:
-        try:
-            await self._evict(0)
-        except OSError as exc:
-            log.warning("trimming the store after a fill failed: %s", exc)
 
     def finish(self, temp: TempObject) -> None:
         """Release a fill's reservation and pin (published or not)."""

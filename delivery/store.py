@@ -82,8 +82,7 @@ class DiskStore:
         log.info("store %s: %d objects, %d bytes", self.root, len(self), self.total_bytes)
 
     def close(self) -> None:
-        """Close every cached descriptor, and stop trims still under way."""
-        self._space.cancel_trims()
+        """Close every cached descriptor."""
         self._files.close()
 
     # -- lookups (event-loop thread, no blocking beyond a local open/stat) -------
