@@ -47,6 +47,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from runtime.https import check_tls, tls_warnings
     from runtime.roles import check_role, roles_to_run
 
     path = args.file or config_path(args)
@@ -54,7 +57,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     roles = roles_to_run(settings, args.role) if args.role or roles_in(settings) else ()
     for role in roles:
         check_role(settings, role)
-    for warning in exposure_warnings(settings):
+    check_tls(settings, roles)
+    now = dt.datetime.now(dt.UTC)
+    for warning in [*exposure_warnings(settings), *tls_warnings(settings, roles, now)]:
         print(f"warning: {warning}", file=sys.stderr)
     if not roles:
         print(f"{path}: OK, no role to run (a file for the commands that sign and revoke)")
@@ -72,7 +77,9 @@ def _describe(settings: Settings, role: str) -> str:
         regions = len(settings.regions or ())
         plural = "" if regions == 1 else "s"
         return f"watches {watched} every {section.interval:g} s for {regions} region{plural}"
-    parts = [f"listen {section.listen}"]
+    parts = [f"listen {'https' if section.tls else 'http'}://{section.listen}"]
+    if section.tls is not None and section.tls.redirect_http is not None:
+        parts.append(f"redirect http://{section.tls.redirect_http}")
     if role in CACHING_ROLES:
         cache = role_cache(settings, role)
         prefixes = ", ".join(p for p in role_prefixes(settings, role) if p) or "every key"

@@ -35,6 +35,7 @@ from .settings import (
     SigningSettings,
     StorageSettings,
     SyncSettings,
+    TlsSettings,
     UpstreamSettings,
 )
 from .units import parse_duration, parse_size
@@ -60,6 +61,7 @@ __all__ = [
     "SigningSettings",
     "StorageSettings",
     "SyncSettings",
+    "TlsSettings",
     "UpstreamSettings",
     "config_path_from",
     "exposure_warnings",

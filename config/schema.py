@@ -35,6 +35,7 @@ from .kinds import (
 )
 from .roles import caches_apart, roles_complete
 from .settings import (
+    INTERMEDIATE_CIPHERS,
     AdminSettings,
     AnalyticsSettings,
     CacheSettings,
@@ -49,6 +50,7 @@ from .settings import (
     SigningSettings,
     StorageSettings,
     SyncSettings,
+    TlsSettings,
     UpstreamSettings,
 )
 from .spec import EMPTY, Field, Invalid, Kind, Section
@@ -68,6 +70,7 @@ __all__ = [
     "SIGNING",
     "STORAGE",
     "SYNC",
+    "TLS",
     "UPSTREAM",
 ]
 
@@ -214,6 +217,38 @@ def _log_apart_from_db(analytics: AnalyticsSettings) -> None:
         raise Invalid(f"expected a file other than analytics.log, got '{analytics.db}'", ("db",))
 
 
+def _challenges_need_redirect(tls: TlsSettings) -> None:
+    # Challenges are answered on the plain-HTTP listener: without one, nobody asks.
+    if tls.acme_webroot is not None and tls.redirect_http is None:
+        raise Invalid(
+            "expected redirect_http too: ACME HTTP-01 challenges arrive on port 80, "
+            "which redirect_http serves",
+            ("acme_webroot",),
+        )
+
+
+def _tls_fields(*, redirect: bool) -> tuple[Field, ...]:
+    fields: tuple[Field, ...] = (
+        Field("cert", path("the path of a PEM certificate chain, the server's first")),
+        Field("key", path("the path of the certificate's PEM private key")),
+        # TLS 1.0 and 1.1 were deprecated by RFC 8996; no player castedge serves needs them.
+        Field("min_version", choice("tlsv1.2", "tlsv1.3"), default="tlsv1.2"),
+        Field("ciphers", text("an OpenSSL cipher list"), default=INTERMEDIATE_CIPHERS),
+        Field("reload_interval", duration(positive=True, at_most="1h"), default="5s"),
+    )
+    if redirect:
+        fields += (
+            Field("redirect_http", optional(listen()), default=None),
+            Field("acme_webroot", optional(path()), default=None),
+        )
+    return fields
+
+
+#: HTTPS on a media listener, with its optional plain-HTTP redirect.
+TLS = Section(TlsSettings, _tls_fields(redirect=True), checks=(_challenges_need_redirect,))
+#: HTTPS on the admin listener: no redirect, nobody browses to it.
+ADMIN_TLS = Section(TlsSettings, _tls_fields(redirect=False))
+
 S3 = Section(
     S3Settings,
     (
@@ -224,6 +259,9 @@ S3 = Section(
         # SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800).
         # https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html
         Field("presign_ttl", duration(positive=True, at_most="7d"), default="1h"),
+        Field(
+            "ca_bundle", optional(path("the path of a PEM file of CA certificates")), default=None
+        ),
     ),
 )
 
@@ -272,6 +310,7 @@ ORIGIN = Section(
         Field("drain_timeout", duration(), default="30s"),
         *_CACHING_ROLE_FIELDS,
         *_CLIENT_ADDRESS_FIELDS,
+        Field("tls", optional(section(TLS)), default=None),
     ),
 )
 
@@ -291,6 +330,7 @@ EDGE = Section(
         Field("workers", count_or_auto(1, 64), default=1),
         Field("drain_timeout", duration(), default="30s"),
         *_CACHING_ROLE_FIELDS,
+        Field("tls", optional(section(TLS)), default=None),
     ),
     checks=(_region_name, _edge_paths_apart),
 )
@@ -307,6 +347,7 @@ ADMIN = Section(
             ),
             default=None,
         ),
+        Field("tls", optional(section(ADMIN_TLS)), default=None),
     ),
 )
 
@@ -409,6 +450,7 @@ LOCATOR = Section(
         Field("drain_timeout", duration(), default="30s"),
         Field("holdings_url", optional(url(strip_slash=True)), default=None),
         Field("holdings_interval", duration(positive=True), default="5s"),
+        Field("tls", optional(section(TLS)), default=None),
     ),
     checks=(_headers_differ,),
 )
@@ -461,6 +503,9 @@ SETTINGS = Section(
         Field("locator", optional(section(LOCATOR)), default=None),
         Field("sync", optional(section(SYNC)), default=None),
         Field("analytics", section(ANALYTICS), default=EMPTY),
+        Field(
+            "ca_bundle", optional(path("the path of a PEM file of CA certificates")), default=None
+        ),
     ),
     checks=(_default_region_listed, roles_complete, caches_apart),
 )

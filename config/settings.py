@@ -32,8 +32,38 @@ __all__ = [
     "SigningSettings",
     "StorageSettings",
     "SyncSettings",
+    "TlsSettings",
     "UpstreamSettings",
 ]
+
+#: Mozilla's "intermediate" configuration (https://ssl-config.mozilla.org/, guidelines
+#: 5.7): the TLS 1.2 suites every browser and player of the last decade speaks, all with
+#: forward secrecy and AEAD. TLS 1.3's own suites need no list.
+INTERMEDIATE_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """HTTPS on one listener: the certificate chain and key (PEM), and how to speak TLS.
+
+    The files are read again when they change (``reload_interval``), so a renewal
+    reaches new connections without a restart. ``redirect_http`` is a plain-HTTP
+    listener answering 301 to the HTTPS URL, serving ACME HTTP-01 challenges from
+    ``acme_webroot`` (certbot's webroot mode).
+    """
+
+    cert: Path
+    key: Path
+    min_version: str = "tlsv1.2"
+    ciphers: str = INTERMEDIATE_CIPHERS
+    reload_interval: float = 5.0
+    redirect_http: Listen | None = None
+    acme_webroot: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,8 @@ class S3Settings:
     region: str
     public_url: str | None
     presign_ttl: float
+    #: CA certificates (PEM) to verify an HTTPS endpoint_url with, for a private CA.
+    ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +130,7 @@ class OriginSettings:
     #: The load balancers whose ``client_ip_header`` names the client (download counts).
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     client_ip_header: str = "x-forwarded-for"
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +155,7 @@ class EdgeSettings:
     prefixes: tuple[str, ...] = ()
     cache_dir: Path | None = None
     cache_max_size: int | None = None
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +168,7 @@ class AdminSettings:
 
     listen: Listen
     token: Secret | None
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +244,7 @@ class LocatorSettings:
     #: ``/admin/sync/holdings``), and how often to ask; None routes by health alone.
     holdings_url: str | None = None
     holdings_interval: float = 5.0
+    tls: TlsSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -264,3 +300,6 @@ class Settings:
     locator: LocatorSettings | None = None
     sync: SyncSettings | None = None
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    #: CA certificates (PEM) trusted beyond the system's when castedge calls its own
+    #: listeners over HTTPS: health checks, holdings, prefetches, the CLI's admin calls.
+    ca_bundle: Path | None = None

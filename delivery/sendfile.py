@@ -9,6 +9,12 @@ thread until the kernel's send buffer is full, then wait for writability and go 
 Neither asyncio nor uvloop lets ``add_writer`` watch a descriptor a transport owns,
 so the wait is registered on a ``dup`` of the socket: the same open socket under a
 second number, which epoll keys separately.
+
+Over TLS the kernel cannot encrypt (``tls.ktls`` says why, per machine), so the
+bytes must pass through OpenSSL: the range is read with ``pread`` in large chunks and
+written through the TLS transport, with aiohttp's flow control between chunks. Never
+``loop.sendfile`` on a TLS transport: asyncio falls back to a slow copy there, and
+raises inside its ``sslproto`` when a client disconnects mid-body.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ __all__ = ["SMALL_BODY", "BodyCutShort", "send_range"]
 #: sendfile, and nginx also copies small responses. 64 KiB fits in a fresh socket's
 #: send buffer.
 SMALL_BODY = 64 * 1024
+
+#: Bytes read and handed to OpenSSL at a time over TLS: large enough that the per-call
+#: cost (a pread, a transport write, a drain check) vanishes beside the encryption,
+#: small enough that one client's chunk does not hold the loop long (about 0.5 ms).
+TLS_CHUNK = 512 * 1024
 
 #: Upper bound of one ``os.sendfile`` call, so one fast client cannot hold the event
 #: loop for long (nginx's ``sendfile_max_chunk`` defaults to 2 MiB since 1.21.4).
@@ -79,6 +90,7 @@ async def send_range(
     available: Callable[[int], Awaitable[int]] | None = None,
     on_sent: Callable[[int], None] | None = None,
     on_reset: Callable[[int], None] | None = None,
+    write: Callable[[bytes], Awaitable[None]] | None = None,
 ) -> int:
     """Send ``count`` bytes of ``file_fd`` from ``offset`` on the transport's socket.
 
@@ -90,11 +102,20 @@ async def send_range(
     ``on_reset``, when the client goes away (or the handler is cancelled because it
     did), is given how many of this range's bytes its TCP acknowledged, where the
     kernel says (``delivery.acked``): fewer than were handed to the kernel.
+    ``write`` is the response's own writer (``StreamResponse.write``), which a TLS
+    transport needs: its bytes are encrypted on the way, so they are copied.
     Returns the bytes sent; raises ``BodyCutShort`` when the file ends early and
     ``ConnectionResetError`` when the client goes away.
     """
     if count <= 0:
         return 0
+    if transport.get_extra_info("sslcontext") is not None:
+        if write is None:  # pragma: no cover - every caller passes it
+            raise TypeError("a TLS transport needs the response's write")
+        return await _send_copied(
+            transport, write, file_fd, offset, count, available=available, on_sent=on_sent,
+            on_reset=on_reset,
+        )  # fmt: skip
     loop = asyncio.get_running_loop()
     sock = transport.get_extra_info("socket")
     if sock is None:  # pragma: no cover - every TCP transport has one
@@ -142,4 +163,50 @@ async def send_range(
     finally:
         with contextlib.suppress(OSError):
             watch.close()
+    return sent
+
+
+async def _send_copied(
+    transport: asyncio.Transport,
+    write: Callable[[bytes], Awaitable[None]],
+    file_fd: int,
+    offset: int,
+    count: int,
+    *,
+    available: Callable[[int], Awaitable[int]] | None,
+    on_sent: Callable[[int], None] | None,
+    on_reset: Callable[[int], None] | None,
+) -> int:
+    """``send_range`` through a transport that encrypts: pread, write, let it drain."""
+    sent = 0
+    limit = count if available is None else 0
+    try:
+        while sent < count:
+            if available is not None and sent >= limit:
+                try:
+                    limit = min(count, await available(sent))
+                except Exception as exc:
+                    raise BodyCutShort(sent, count) from exc
+                if sent >= limit:
+                    raise BodyCutShort(sent, count)
+            if transport.is_closing():
+                raise ConnectionResetError("client went away")
+            data = os.pread(file_fd, min(limit - sent, TLS_CHUNK), offset + sent)
+            if not data:
+                raise BodyCutShort(sent, count)
+            # aiohttp's write hands the bytes to the transport, then waits while the
+            # transport's buffer is above its high-water mark.
+            try:
+                await write(data)
+            except ConnectionError as exc:  # aiohttp's "Connection lost", a broken pipe
+                raise ConnectionResetError(str(exc)) from exc
+            sent += len(data)
+            if on_sent is not None:
+                on_sent(len(data))
+    except (ConnectionResetError, asyncio.CancelledError):
+        if on_reset is not None:
+            # What the TLS transport still holds never left; what the kernel holds may
+            # not have either, but TCP's count is of encrypted bytes, not of ours.
+            on_reset(max(0, sent - transport.get_write_buffer_size()))
+        raise
     return sent

@@ -184,6 +184,7 @@ class Delivery:
                 length,
                 on_sent=resp.count,
                 on_reset=resp.received_from(resp.sent),
+                write=resp.write,
             )
 
         return write
@@ -208,6 +209,7 @@ class Delivery:
                     available=readable,
                     on_sent=resp.count,
                     on_reset=resp.received_from(resp.sent),
+                    write=resp.write,
                 )
             except BodyCutShort as exc:
                 if not isinstance(exc.__cause__, DiskFailed):

@@ -38,11 +38,14 @@ if TYPE_CHECKING:
     # Imported where used: the edge package's own app imports this module.
     from edge.revocations import RevocationFile
 
+    from .https import Secured
+
 __all__ = ["ADMIN_TOKEN", "AdminPart", "bearer_auth", "create_node_admin"]
 
 ADMIN_TOKEN = web.AppKey("admin_token", bytes)
 REVOCATION_FILE: web.AppKey[RevocationFile] = web.AppKey("revocation_file")
 PARTS: web.AppKey[Sequence[AdminPart]] = web.AppKey("parts")
+TLS: web.AppKey[Secured] = web.AppKey("tls")
 
 #: A role's health: whether it can serve its clients now, and what to show.
 Status = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
@@ -95,7 +98,14 @@ async def healthz(request: web.Request) -> web.Response:
         roles[part.role] = {"healthy": healthy, **detail}
         if not healthy:
             unhealthy.append(part.role)
-    body = {"status": "unhealthy" if unhealthy else "ok", "unhealthy": unhealthy, "roles": roles}
+    body: dict[str, Any] = {
+        "status": "unhealthy" if unhealthy else "ok",
+        "unhealthy": unhealthy,
+        "roles": roles,
+    }
+    secured = request.app.get(TLS)
+    if secured is not None:
+        body["tls"] = secured.status()
     return web.json_response(
         body, status=503 if unhealthy else 200, headers={"Cache-Control": "no-store"}
     )
@@ -110,7 +120,11 @@ async def metrics(request: web.Request) -> web.Response:
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         body = generate_latest(registry)
     else:
-        body = b"".join(generate_latest(part.registry) for part in request.app[PARTS])
+        registries = [part.registry for part in request.app[PARTS]]
+        secured = request.app.get(TLS)
+        if secured is not None:
+            registries.append(secured.metrics.registry)
+        body = b"".join(generate_latest(registry) for registry in registries)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -139,14 +153,20 @@ async def put_revocations(request: web.Request) -> web.Response:
 
 
 def create_node_admin(
-    parts: Sequence[AdminPart], token: Secret | None, *, revocation_file: Path | None = None
+    parts: Sequence[AdminPart],
+    token: Secret | None,
+    *,
+    revocation_file: Path | None = None,
+    tls: Secured | None = None,
 ) -> web.Application:
     """The admin listener's app over the roles' parts (start their media apps first).
 
     ``revocation_file`` (``signing.revocation_file``) is where a pushed revocation list
-    goes.
+    goes; ``tls``, the worker's TLS listeners, shown in /healthz.
     """
     app = web.Application(middlewares=[request_limits, bearer_auth])
+    if tls is not None:
+        app[TLS] = tls
     app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""
     app[PARTS] = tuple(parts)
     if revocation_file is not None:

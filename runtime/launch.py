@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ from typing import Any
 
 from config import exposure_warnings, load_settings
 
+from .https import check_tls, tls_warnings
 from .roles import check_role, roles_to_run
 from .supervisor import Supervisor
 from .worker import SUPERVISOR_ENV, roles_of_worker, run_worker
@@ -53,9 +55,11 @@ def serve_node(config_path: str, *, only: str | None = None) -> int:
     """``castedge serve`` (``only`` None) or ``castedge <role>``: the supervisor."""
     settings = load_settings(config_path)
     setup_logging(settings.log_level)
-    for role in roles_to_run(settings, only):
+    roles = roles_to_run(settings, only)
+    for role in roles:
         check_role(settings, role)
-    for warning in exposure_warnings(settings):
+    check_tls(settings, roles)
+    for warning in [*exposure_warnings(settings), *tls_warnings(settings, roles, _utcnow())]:
         log.warning("%s", warning)
     name = only or "serve"
     try:
@@ -83,6 +87,10 @@ def serve_worker(config_path: str, index: int, *, only: str | None = None) -> in
         # the operator's to fix.
         print(f"castedge {only or 'serve'}: {exc}", file=sys.stderr)
         return 2
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 def _die_with_parent() -> None:

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from config import Listen
 from delivery.accesslog import CombinedLogFormat, access_logger
 from delivery.limits import PARSER_LIMITS
+from tls import CertificateWatcher
 
 __all__ = ["Listener", "notify_systemd", "serve_forever"]
 
@@ -42,6 +44,8 @@ class Listener:
     #: A listening socket handed down by the supervisor (the admin listener), used
     #: instead of binding ``listen``.
     sock: socket.socket | None = None
+    #: HTTPS: the context new connections start from (a renewal is installed into it).
+    ssl_context: ssl.SSLContext | None = None
 
 
 def notify_systemd(state: str) -> None:
@@ -67,18 +71,28 @@ def _bound(site: web.BaseSite) -> str:
 
 def _site(runner: web.AppRunner, listener: Listener) -> web.BaseSite:
     if listener.sock is not None:
-        return web.SockSite(runner, listener.sock)
+        return web.SockSite(runner, listener.sock, ssl_context=listener.ssl_context)
     assert listener.listen is not None, "an app without a listener gets no site"
     return web.TCPSite(
-        runner, listener.listen.host, listener.listen.port, reuse_port=listener.reuse_port or None
+        runner,
+        listener.listen.host,
+        listener.listen.port,
+        reuse_port=listener.reuse_port or None,
+        ssl_context=listener.ssl_context,
     )
 
 
-async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: float = 30.0) -> None:
+async def serve_forever(
+    listeners: Sequence[Listener],
+    *,
+    shutdown_timeout: float = 30.0,
+    watchers: Sequence[CertificateWatcher] = (),
+) -> None:
     """Start every listener in order, report readiness, and run until SIGTERM/SIGINT.
 
-    On the signal: stop accepting, give running requests ``shutdown_timeout`` seconds,
-    then clean up the apps (in reverse order).
+    ``watchers`` renew the TLS listeners' certificates while they run. On the
+    signal: stop accepting, give running requests ``shutdown_timeout`` seconds, then
+    clean up the apps (in reverse order).
     """
     runners: list[web.AppRunner] = []
     stop = asyncio.Event()
@@ -109,9 +123,13 @@ async def serve_forever(listeners: Sequence[Listener], *, shutdown_timeout: floa
             site = _site(runner, listener)
             await site.start()
             # Tests and scripts wait for this line (port 0 means "any free port").
-            print(f"{listener.name} listening on http://{_bound(site)}", flush=True)
+            scheme = "https" if listener.ssl_context is not None else "http"
+            print(f"{listener.name} listening on {scheme}://{_bound(site)}", flush=True)
+        renewals = [asyncio.create_task(watcher.run()) for watcher in watchers]
         notify_systemd("READY=1")
         await stop.wait()
+        for task in renewals:
+            task.cancel()
         notify_systemd("STOPPING=1")
         log.info("stopping: finishing requests in flight")
         for runner in runners:

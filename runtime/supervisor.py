@@ -43,9 +43,10 @@ from pathlib import Path
 
 from config import ConfigError, Listen, Settings, load_settings
 
+from .https import check_tls
 from .listeners import notify_systemd
-from .roles import role_workers, roles_to_run
-from .worker import ADMIN_FD_ENV, PORTS_ENV, SUPERVISOR_ENV, roles_of_worker
+from .roles import check_role, role_workers, roles_to_run
+from .worker import ADMIN_FD_ENV, PORTS_ENV, SUPERVISOR_ENV, redirect_name, roles_of_worker
 
 __all__ = ["AdminAddressInUse", "Supervisor", "WorkerFailed", "reserve_port"]
 
@@ -86,7 +87,12 @@ def _reserve(role: str, listen: Listen) -> socket.socket:
         return reserve_port(listen)
     except OSError as exc:
         # Name the key to change, as a settings error would.
-        raise OSError(exc.errno, f"{role}.listen {listen}: {exc.strerror}") from None
+        key = (
+            f"{role.removesuffix('_redirect')}.tls.redirect_http"
+            if role.endswith("_redirect")
+            else f"{role}.listen"
+        )
+        raise OSError(exc.errno, f"{key} {listen}: {exc.strerror}") from None
 
 
 def _family(listen: Listen) -> socket.AddressFamily:
@@ -124,9 +130,22 @@ def _listens(settings: Settings, role: str) -> bool:
     return getattr(getattr(settings, role), "listen", None) is not None
 
 
-def _url(listen: Listen, port: int) -> str:
+def _url(listen: Listen, port: int, *, tls: bool = False) -> str:
     host = f"[{listen.host}]" if ":" in listen.host else listen.host
-    return f"http://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+def _listeners(settings: Settings, roles: tuple[str, ...]) -> list[tuple[str, Listen, bool]]:
+    """Every media listener of ``roles`` (redirects included): name, address, whether TLS."""
+    found = []
+    for role in roles:
+        if not _listens(settings, role):
+            continue
+        section = getattr(settings, role)
+        found.append((role, section.listen, section.tls is not None))
+        if section.tls is not None and section.tls.redirect_http is not None:
+            found.append((redirect_name(role), section.tls.redirect_http, False))
+    return found
 
 
 @dataclass
@@ -178,9 +197,10 @@ class Supervisor:
         env.pop("NOTIFY_SOCKET", None)
         env["PROMETHEUS_MULTIPROC_DIR"] = self._metrics_dir
         expects = {
-            role
-            for role in roles_of_worker(settings, self.roles, index, self.cpus)
-            if _listens(settings, role)
+            name
+            for name, _, _ in _listeners(
+                settings, roles_of_worker(settings, self.roles, index, self.cpus)
+            )
         }
         pass_fds: tuple[int, ...] = ()
         if index == 0:
@@ -240,15 +260,11 @@ class Supervisor:
         """Start the workers, report readiness, supervise until told to stop."""
         settings = self.settings
         self._admin = open_admin_socket(settings.admin.listen, self.config_path)
-        listens = [
-            (role, getattr(settings, role).listen)
-            for role in self.roles
-            if _listens(settings, role)
-        ]
-        reserved = [_reserve(role, listen) for role, listen in listens]
+        listens = _listeners(settings, self.roles)
+        reserved = [_reserve(role, listen) for role, listen, _ in listens]
         self._ports = ",".join(
             f"{role}={sock.getsockname()[1]}"
-            for (role, _), sock in zip(listens, reserved, strict=True)
+            for (role, _, _), sock in zip(listens, reserved, strict=True)
         )
         self._metrics_dir = tempfile.mkdtemp(prefix="castedge-metrics-")
         if self._count(settings) > 1:
@@ -262,10 +278,12 @@ class Supervisor:
                 # The worker has said why on stderr; its exit code says what kind.
                 log.error("%s", exc)
                 return exc.returncode or 1
-            for (role, listen), sock in zip(listens, reserved, strict=True):
-                print(f"{role} listening on {_url(listen, sock.getsockname()[1])}", flush=True)
+            for (role, listen, tls), sock in zip(listens, reserved, strict=True):
+                url = _url(listen, sock.getsockname()[1], tls=tls)
+                print(f"{role} listening on {url}", flush=True)
             admin = settings.admin.listen
-            print(f"admin listening on {_url(admin, self._admin.getsockname()[1])}", flush=True)
+            url = _url(admin, self._admin.getsockname()[1], tls=settings.admin.tls is not None)
+            print(f"admin listening on {url}", flush=True)
             log.info("%s running in %d worker processes", ", ".join(self.roles), len(self.workers))
             notify_systemd("READY=1")
             return self._supervise()
@@ -313,6 +331,9 @@ class Supervisor:
         try:
             settings = load_settings(self.config_path)
             roles = roles_to_run(settings, self.only)
+            for role in roles:
+                check_role(settings, role)
+            check_tls(settings, roles)
         except ConfigError as exc:
             log.error("not reloading, the settings file is invalid: %s", exc)
             return

@@ -14,12 +14,21 @@ import socket
 from collections.abc import Mapping
 
 from config import Listen, Settings
+from tls.redirect import redirect_app
 
 from .admin import create_node_admin
+from .https import Secured
 from .listeners import Listener, serve_forever
 from .roles import build_role, role_workers
 
-__all__ = ["ADMIN_FD_ENV", "PORTS_ENV", "SUPERVISOR_ENV", "roles_of_worker", "run_worker"]
+__all__ = [
+    "ADMIN_FD_ENV",
+    "PORTS_ENV",
+    "SUPERVISOR_ENV",
+    "redirect_name",
+    "roles_of_worker",
+    "run_worker",
+]
 
 #: The ports the supervisor reserved, by role: "origin=8080,edge=8081".
 PORTS_ENV = "CASTEDGE_WORKER_PORTS"
@@ -55,11 +64,16 @@ async def run_worker(
     # demo, a test), a port in use must be an error, not a silent share.
     supervised = PORTS_ENV in env
     built = [build_role(settings, role) for role in roles]
+    secured = Secured()
     listeners = []
     for role in built:
         listen = role.listen
-        if listen is not None:
-            listen = Listen(listen.host, ports.get(role.role, listen.port))
+        if listen is None:
+            listeners.append(Listener(role.role, role.app, None))
+            continue
+        listen = Listen(listen.host, ports.get(role.role, listen.port))
+        tls = getattr(settings, role.role).tls
+        context = secured.context(settings, role.role, tls) if tls is not None else None
         listeners.append(
             Listener(
                 role.role,
@@ -68,15 +82,40 @@ async def run_worker(
                 role.access_log,
                 log_format=role.log_format,
                 reuse_port=supervised,
+                ssl_context=context,
             )
         )
+        if tls is not None and tls.redirect_http is not None:
+            name = redirect_name(role.role)
+            plain = tls.redirect_http
+            listeners.append(
+                Listener(
+                    name,
+                    redirect_app(listen.port, tls.acme_webroot),
+                    Listen(plain.host, ports.get(name, plain.port)),
+                    role.access_log,
+                    reuse_port=supervised,
+                )
+            )
     if admin:
         fd = env.get(ADMIN_FD_ENV)
         sock = socket.socket(fileno=int(fd)) if fd else None
         revocations = settings.signing.revocation_file if settings.signing else None
+        admin_tls = settings.admin.tls
+        context = secured.context(settings, "admin", admin_tls) if admin_tls is not None else None
         app = create_node_admin(
-            [role.admin for role in built], settings.admin.token, revocation_file=revocations
+            [role.admin for role in built],
+            settings.admin.token,
+            revocation_file=revocations,
+            tls=secured if secured.watchers else None,
         )
-        listeners.append(Listener("admin", app, settings.admin.listen, sock=sock))
+        listeners.append(
+            Listener("admin", app, settings.admin.listen, sock=sock, ssl_context=context)
+        )
     drain = max((role.drain_timeout for role in built), default=30.0)
-    await serve_forever(listeners, shutdown_timeout=drain)
+    await serve_forever(listeners, shutdown_timeout=drain, watchers=list(secured.watchers.values()))
+
+
+def redirect_name(role: str) -> str:
+    """The name of a role's plain-HTTP redirect listener, in logs and the ports list."""
+    return f"{role}_redirect"

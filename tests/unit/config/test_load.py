@@ -248,13 +248,19 @@ def every_key(spec: Section[Any], prefix: str = "") -> Iterator[str]:
             yield from every_key(field.kind.section, f"{prefix}{field.name}.")
 
 
+def _documented_as(key: str) -> str:
+    # Every listener's tls section has the same keys, documented once.
+    return re.sub(r"^(origin|edge|locator|admin)\.tls\.", "<listener>.tls.", key)
+
+
 def test_every_key_is_documented() -> None:
     docs = DOCS.read_text()
     top_level = {field.name for field in SETTINGS.fields}
     undocumented = [
         key
         for key in every_key(SETTINGS)
-        if f"| `{key}` |" not in docs and not (key in top_level and f"`{key}`" in docs)
+        if f"| `{_documented_as(key)}` |" not in docs
+        and not (key in top_level and f"`{key}`" in docs)
     ]
     assert undocumented == []
 
