@@ -221,7 +221,7 @@ def test_null_signing_is_no_signing() -> None:
             {"bogus": 1},
             "castedge.yaml: bogus: unknown key; "
             "expected one of storage, upstream, cache, origin, edge, admin, signing, log_level, "
-            "geo, regions, locator, sync, analytics",
+            "geo, regions, locator, sync, analytics, ca_bundle",
         ),
     ],
 )
