@@ -35,6 +35,8 @@ def full() -> dict[str, Any]:
         {"name": "eu-central", "latitude": 50.1, "longitude": 8.7, "base_url": "https://e.example"}
     ]
     document["locator"] = {}
+    for listener in ("origin", "edge", "locator", "admin"):
+        document[listener]["tls"] = {"cert": "/etc/castedge/tls/cert.pem", "key": "/k.pem"}
     return document
 
 

@@ -258,6 +258,7 @@ def test_the_walk_finds_every_section() -> None:
     assert sorted(ALL_SECTIONS) == sorted(
         ["", "storage", "storage.s3", "upstream", "cache", "origin", "edge", "admin", "signing"]
         + ["geo", "geo.health", "locator", "sync", "analytics"]
+        + ["origin.tls", "edge.tls", "locator.tls", "admin.tls"]
     )
 
 
