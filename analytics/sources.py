@@ -176,7 +176,9 @@ def _boto3_client(settings: Settings | None) -> Any:
         connect_timeout=settings.upstream.connect_timeout,
         read_timeout=settings.upstream.read_timeout,
     )
-    return boto3.client("s3", region_name=s3.region, endpoint_url=s3.endpoint_url, config=config)
+    return boto3.client(
+        "s3", region_name=s3.region, endpoint_url=s3.endpoint_url, config=config, verify=s3.verify
+    )
 
 
 def _s3_reason(exc: Exception) -> str:

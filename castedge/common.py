@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 from typing import TYPE_CHECKING
 
-from config import Listen, Settings, config_path_from, load_settings, parse_duration
+from config import AdminSettings, Settings, config_path_from, load_settings, parse_duration
 
 if TYPE_CHECKING:
     from publish.daemon import SyncDaemon
@@ -15,6 +16,7 @@ __all__ = [
     "TOKEN_VARIABLE",
     "admin_token",
     "admin_url",
+    "client_ssl",
     "config_path",
     "duration_arg",
     "load_from_args",
@@ -46,11 +48,39 @@ def duration_arg(text: str) -> float:
     return seconds
 
 
-def admin_url(listen: Listen) -> str:
+def admin_url(admin: AdminSettings) -> str:
     """The URL a command on the same machine reaches an admin listener on."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(listen.host, listen.host)
+    listen = admin.listen
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(listen.host, listen.host)
     host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{listen.port}"
+    scheme = "https" if admin.tls is not None else "http"
+    return f"{scheme}://{host}:{listen.port}"
+
+
+def client_ssl(settings: Settings | None, url: str) -> ssl.SSLContext | None:
+    """How a command verifies ``url``: None for http; for https, a verifying context.
+
+    The node's own admin listener, reached on a loopback address its certificate
+    need not name, is verified against exactly the certificate in ``admin.tls.cert``
+    (pinned); any other URL against the system's CAs and ``ca_bundle``.
+    """
+    if not url.startswith("https://"):
+        return None
+    from tls.context import client_context
+
+    tls = settings.admin.tls if settings is not None else None
+    if settings is not None and tls is not None and url.rstrip("/") == admin_url(settings.admin):
+        pinned = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            pinned.load_verify_locations(cafile=str(tls.cert))
+        except (OSError, ssl.SSLError):
+            # Unreadable here: verify as for any other URL, which fails clearly if need be.
+            return client_context(settings.ca_bundle)
+        # The certificate itself is the trust anchor, so the name it carries is moot.
+        pinned.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        pinned.check_hostname = False
+        return pinned
+    return client_context(settings.ca_bundle if settings is not None else None)
 
 
 def admin_token(token_file: str | None, settings: Settings | None) -> str | None:
@@ -77,4 +107,4 @@ def sync_daemon(url: str, token_file: str | None, settings: Settings | None) -> 
         token = admin_token(token_file, settings)
     except OSError as exc:
         raise ValueError(f"cannot read --token-file {token_file}: {exc.strerror or exc}") from None
-    return SyncDaemon(url, token)
+    return SyncDaemon(url, token, ssl_context=client_ssl(settings, url))

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from castedge.common import admin_url, load_from_args
+from castedge.common import admin_url, client_ssl, load_from_args
 
 __all__ = ["add_locator_commands"]
 
@@ -29,14 +29,15 @@ class _Health:
     source: str
 
 
-async def _ask_locator(url: str, names: list[str]) -> _Health | None:
+async def _ask_locator(url: str, names: list[str], settings: Any) -> _Health | None:
     """The running locator's view of every region's health, or None if it does not answer."""
     import aiohttp
 
     timeout = aiohttp.ClientTimeout(total=ASK_TIMEOUT)
+    connector = aiohttp.TCPConnector(ssl=client_ssl(settings, url) or True)
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            aiohttp.ClientSession(timeout=timeout, connector=connector) as session,
             session.get(f"{url}/healthz", allow_redirects=False) as response,
         ):
             # 503 while some role of the node is unhealthy: the locator's part still says.
@@ -68,7 +69,8 @@ async def _ask_holdings(url: str, settings: Any, path: str) -> tuple[frozenset[s
 
     token = settings.admin.token
     watcher = HoldingsWatcher(url, token.reveal() if token is not None else None, 0)
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(ssl=client_ssl(settings, url) or True)
+    async with aiohttp.ClientSession(connector=connector) as session:
         await watcher.refresh(session)
     if watcher.current is None:
         return None, f"unknown ({watcher.last_error}); routed by health alone"
@@ -78,12 +80,14 @@ async def _ask_holdings(url: str, settings: Any, path: str) -> tuple[frozenset[s
     return holders, f"the sync daemon at {url}"
 
 
-async def _probe_now(urls: Mapping[str, str], within: float) -> _Health:
+async def _probe_now(urls: Mapping[str, str], within: float, settings: Any) -> _Health:
     import aiohttp
 
     from locator.prober import probe
+    from tls.context import client_context
 
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(ssl=client_context(settings.ca_bundle))
+    async with aiohttp.ClientSession(connector=connector) as session:
         results = await asyncio.gather(*(probe(session, url, within) for url in urls.values()))
     by_name = dict(zip(urls, results, strict=True))
     healthy = frozenset(name for name, result in by_name.items() if result == "ok")
@@ -129,10 +133,10 @@ def cmd_locate(args: argparse.Namespace) -> int:
     names = [region.name for region in catalogue.regions]
     health: _Health | None = None
     if not args.probe:
-        url = args.locator or admin_url(settings.admin.listen)
-        health = asyncio.run(_ask_locator(url.rstrip("/"), names))
+        url = args.locator or admin_url(settings.admin)
+        health = asyncio.run(_ask_locator(url.rstrip("/"), names, settings))
     if health is None:
-        health = asyncio.run(_probe_now(catalogue.health_urls, geo.health.timeout))
+        health = asyncio.run(_probe_now(catalogue.health_urls, geo.health.timeout, settings))
     placement = place_client(catalogue.regions, location, health.healthy, catalogue.default)
     holders, holdings_source = None, None
     locator = settings.locator

@@ -36,7 +36,7 @@ def _sync_url(given: str | None, settings: Settings) -> str | None:
         return given
     # Read without naming the type: the sync section is newer than this command.
     if getattr(settings, "sync", None) is not None:
-        return admin_url(settings.admin.listen)
+        return admin_url(settings.admin)
     return None
 
 

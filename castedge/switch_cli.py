@@ -7,12 +7,14 @@ import getpass
 import json
 import os
 import socket
+import ssl
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
-from config import ConfigError, config_path_from, load_settings, parse_duration
+from castedge.common import admin_url, client_ssl
+from config import ConfigError, Settings, config_path_from, load_settings, parse_duration
 
 __all__ = ["add_switch_commands"]
 
@@ -28,10 +30,11 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str]:
+def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str, Settings | None]:
     token = os.environ.get("CASTEDGE_ADMIN_TOKEN", "")
     nodes = list(args.node or [])
     need_config = not nodes or not token
+    settings: Settings | None = None
     if need_config:
         try:
             settings = load_settings(config_path_from(args.config, os.environ))
@@ -42,14 +45,17 @@ def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str]:
             if not token and settings.admin.token is not None:
                 token = settings.admin.token.reveal()
             if not nodes:
-                listen = settings.admin.listen
-                host = "127.0.0.1" if listen.host in ("0.0.0.0", "") else listen.host
-                host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-                nodes = [f"http://{host}:{listen.port}"]
-    return [n.rstrip("/") for n in nodes], token
+                nodes = [admin_url(settings.admin)]
+    return [n.rstrip("/") for n in nodes], token, settings
 
 
-def _call(node: str, path: str, token: str, body: dict[str, Any] | None) -> dict[str, Any]:
+def _call(
+    node: str,
+    path: str,
+    token: str,
+    body: dict[str, Any] | None,
+    context: ssl.SSLContext | None = None,
+) -> dict[str, Any]:
     if not node.startswith(("http://", "https://")):
         raise RuntimeError("not an http(s) URL")
     data = json.dumps(body).encode() if body is not None else None
@@ -60,7 +66,10 @@ def _call(node: str, path: str, token: str, body: dict[str, Any] | None) -> dict
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:  # noqa: S310 - checked above
+        opened = urllib.request.urlopen(  # noqa: S310 - the scheme is checked above
+            request, timeout=TIMEOUT, context=context
+        )
+        with opened as resp:
             doc: dict[str, Any] = json.loads(resp.read())
             return doc
     except urllib.error.HTTPError as exc:
@@ -85,7 +94,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _run(args: argparse.Namespace, which: str) -> int:
-    nodes, token = _nodes_and_token(args)
+    nodes, token, settings = _nodes_and_token(args)
     body: dict[str, Any] | None = None
     if args.action in ("on", "off"):
         body = {"mode": args.action, "by": _who()}
@@ -100,7 +109,7 @@ def _run(args: argparse.Namespace, which: str) -> int:
     failed = 0
     for node in nodes:
         try:
-            doc = _call(node, f"/admin/{which}", token, body)
+            doc = _call(node, f"/admin/{which}", token, body, client_ssl(settings, node))
         except RuntimeError as exc:
             failed += 1
             rows.append([node, str(exc), "", ""] + ([""] if which == "fallback" else []))

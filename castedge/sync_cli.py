@@ -32,7 +32,7 @@ def cmd_sync_status(args: argparse.Namespace) -> int:
     settings: Settings | None = None
     if args.sync is None or not token_known:
         settings = load_from_args(args)
-    url = (args.sync or admin_url(settings.admin.listen)) if settings else args.sync
+    url = (args.sync or admin_url(settings.admin)) if settings else args.sync
     try:
         daemon = sync_daemon(url, args.token_file, settings)
     except ValueError as exc:

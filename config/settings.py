@@ -78,6 +78,11 @@ class S3Settings:
     #: CA certificates (PEM) to verify an HTTPS endpoint_url with, for a private CA.
     ca_bundle: Path | None = None
 
+    @property
+    def verify(self) -> str | None:
+        """boto3's ``verify``: the CA bundle's path, or None for the system's CAs."""
+        return str(self.ca_bundle) if self.ca_bundle is not None else None
+
 
 @dataclass(frozen=True)
 class StorageSettings:

@@ -39,6 +39,7 @@ def make_upstream(settings: Settings, metrics: DeliveryMetrics) -> Upstream:
             region=storage.s3.region,
             endpoint_url=storage.s3.endpoint_url,
             presign_ttl=storage.s3.presign_ttl,
+            ca_bundle=storage.s3.ca_bundle,
             policy=RetryPolicy(
                 retries=up.retries,
                 backoff=up.backoff,

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import aiofiles
 import aiohttp
 
+from tls.context import client_context
+
 from .byte_range import ByteRange
 from .conditional import parse_http_date
 from .errors import (
@@ -182,9 +184,12 @@ class S3Upstream:
         policy: RetryPolicy,
         metrics: DeliveryMetrics,
         presign_ttl: float = 900,
+        ca_bundle: Path | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.bucket = bucket
+        #: Verifies an https endpoint beside the system's CAs (a private CA).
+        self.ca_bundle = ca_bundle
         self.region = region
         self.endpoint_url = endpoint_url
         self.policy = policy
@@ -211,7 +216,10 @@ class S3Upstream:
         self._session = aiohttp.ClientSession(
             timeout=timeout,
             auto_decompress=False,
-            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+            # Certificates are always verified; a private CA is added, never a bypass.
+            connector=aiohttp.TCPConnector(
+                limit=256, ttl_dns_cache=300, ssl=client_context(self.ca_bundle)
+            ),
             raise_for_status=False,
         )
 
@@ -224,8 +232,13 @@ class S3Upstream:
             s3={"addressing_style": "path" if self.endpoint_url else "auto"},
             retries={"max_attempts": 1},
         )
+        verify = str(self.ca_bundle) if self.ca_bundle is not None else None
         return boto3.client(
-            "s3", region_name=self.region, endpoint_url=self.endpoint_url, config=config
+            "s3",
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=config,
+            verify=verify,
         )
 
     async def close(self) -> None:

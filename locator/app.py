@@ -85,6 +85,7 @@ def create_app(
             locator.holdings_url,
             token.reveal() if token is not None else None,
             locator.holdings_interval,
+            ca_bundle=settings.ca_bundle,
         )
     app = web.Application(middlewares=[request_limits, _count_responses])
     app[LOCATOR] = state
@@ -193,6 +194,7 @@ async def _health_context(app: web.Application) -> AsyncIterator[None]:
         timeout=geo.health.timeout,
         metrics=state.metrics,
         on_change=state.region_changed,
+        ca_bundle=state.settings.ca_bundle,
     )
     state.prober = prober
     async with background(prober.run(), "health checks"):

@@ -74,4 +74,6 @@ def _make_client(s3: S3Settings) -> Any:
         s3={"addressing_style": "path" if s3.endpoint_url else "auto"},
         retries={"max_attempts": 1},
     )
-    return boto3.client("s3", region_name=s3.region, endpoint_url=s3.endpoint_url, config=config)
+    return boto3.client(
+        "s3", region_name=s3.region, endpoint_url=s3.endpoint_url, config=config, verify=s3.verify
+    )

@@ -15,9 +15,12 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from tls.context import client_context
 
 __all__ = ["Holdings", "HoldingsWatcher", "parse_holdings"]
 
@@ -51,8 +54,11 @@ def parse_holdings(doc: Any) -> Holdings:
 class HoldingsWatcher:
     """Asks the daemon every ``interval`` seconds; ``current`` is the last good answer."""
 
-    def __init__(self, url: str, token: str | None, interval: float) -> None:
+    def __init__(
+        self, url: str, token: str | None, interval: float, *, ca_bundle: Path | None = None
+    ) -> None:
         self.url = url
+        self.ca_bundle = ca_bundle
         self.interval = interval
         self.current: Holdings | None = None
         self.last_error: str | None = None
@@ -90,7 +96,8 @@ class HoldingsWatcher:
 
     async def run(self) -> None:
         """Refresh until cancelled (a background task)."""
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(ssl=client_context(self.ca_bundle))
+        async with aiohttp.ClientSession(connector=connector) as session:
             while True:
                 await self.refresh(session)
                 await asyncio.sleep(self.interval)

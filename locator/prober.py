@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import aiohttp
 
 from geo.health import HealthBoard
 from locator.metrics import LocatorMetrics
+from tls.context import client_context
 
 __all__ = ["Prober", "probe"]
 
@@ -65,8 +67,11 @@ class Prober:
         timeout: float,
         metrics: LocatorMetrics,
         on_change: Callable[[str, bool], None],
+        ca_bundle: Path | None = None,
     ) -> None:
         self.urls = dict(urls)
+        #: An https edge's certificate is verified: the system's CAs and these.
+        self.ca_bundle = ca_bundle
         self.board = board
         self.interval = interval
         self.timeout = timeout
@@ -103,7 +108,9 @@ class Prober:
 
     async def run(self) -> None:
         """Check every region until cancelled."""
-        connector = aiohttp.TCPConnector(limit_per_host=2, ttl_dns_cache=60)
+        connector = aiohttp.TCPConnector(
+            limit_per_host=2, ttl_dns_cache=60, ssl=client_context(self.ca_bundle)
+        )
         async with aiohttp.ClientSession(connector=connector) as session:
             tasks = [
                 asyncio.create_task(self._watch(session, name, url), name=f"probe {name}")

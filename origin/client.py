@@ -78,7 +78,9 @@ class MediaUrls:
             return cls(origin_url, s3_url=s3.public_url, **kwargs)
         import boto3
 
-        client = boto3.client("s3", region_name=s3.region, endpoint_url=s3.endpoint_url)
+        client = boto3.client(
+            "s3", region_name=s3.region, endpoint_url=s3.endpoint_url, verify=s3.verify
+        )
 
         def presign(key: str) -> str:
             url: str = client.generate_presigned_url(

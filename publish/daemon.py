@@ -7,6 +7,7 @@ answer. Every way a request fails becomes a ``DaemonError`` naming the URL.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -26,12 +27,20 @@ TIMEOUT = 5.0
 class SyncDaemon:
     """The daemon whose node's admin listener is at ``url``, reached with ``token``."""
 
-    def __init__(self, url: str, token: str | None, *, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        timeout: float = TIMEOUT,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"the sync daemon's URL must start with http:// or https://: {url}")
         self.url = url.rstrip("/")
         self._token = token
         self.timeout = timeout
+        self._ssl = ssl_context
 
     def nudge(self) -> int:
         """Start a listing pass now; the pass's number."""
@@ -54,7 +63,10 @@ class SyncDaemon:
             url, method=method, headers=headers, data=b"" if method == "POST" else None
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+            opened = urllib.request.urlopen(  # noqa: S310 - the scheme is checked in __init__
+                request, timeout=self.timeout, context=self._ssl
+            )
+            with opened as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
             exc.close()

@@ -96,7 +96,9 @@ def _client(s3: S3Settings) -> Any:
         s3={"addressing_style": "path" if s3.endpoint_url else "auto"},
         retries={"mode": "standard", "max_attempts": 5},
     )
-    return boto3.client("s3", region_name=s3.region, endpoint_url=s3.endpoint_url, config=config)
+    return boto3.client(
+        "s3", region_name=s3.region, endpoint_url=s3.endpoint_url, config=config, verify=s3.verify
+    )
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from config import ConfigError, Settings, SyncSettings
 from edge.revocations import RevocationFile
 from runtime.admin import AdminPart
 from runtime.tasks import background
+from tls.context import client_context
 
 from .bucket import Bucket
 from .daemon import Daemon
@@ -67,7 +68,9 @@ async def _daemon_context(app: web.Application) -> AsyncIterator[None]:
     sync = sync_settings(settings)
     assert settings.storage is not None and settings.storage.s3 is not None  # config checked
     admin_token = settings.admin.token
-    async with aiohttp.ClientSession() as session:
+    # A region's admin listener over https is verified: the system's CAs and ca_bundle.
+    connector = aiohttp.TCPConnector(ssl=client_context(settings.ca_bundle))
+    async with aiohttp.ClientSession(connector=connector) as session:
 
         def client(name: str, url: str, token: Any) -> RegionClient:
             secret = token if token is not None else admin_token

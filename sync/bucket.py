@@ -48,6 +48,7 @@ class Bucket:
             region_name=s3.region,
             endpoint_url=s3.endpoint_url,
             config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+            verify=s3.verify,
         )
 
     def list(self) -> dict[str, Obj]:
