@@ -8,6 +8,7 @@ gets, so a test can check "exactly one upstream GET" at the server itself.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,9 +35,19 @@ class SeenRequest:
 class LocalS3:
     """Run moto's S3 server on 127.0.0.1 in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        #: Serve HTTPS with this context; ``ca_bundle`` is what ``client()`` verifies with.
+        self.ssl_context = ssl_context
+        self.ca_bundle = ca_bundle
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
         self._server: Any = None
@@ -46,7 +57,8 @@ class LocalS3:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> LocalS3:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -73,7 +85,9 @@ class LocalS3:
             result: Iterable[bytes] = backend(environ, start_response)
             return result
 
-        self._server = make_server(self.host, self.port, app, threaded=True)
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, ssl_context=self.ssl_context
+        )
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="local-s3", daemon=True
@@ -105,4 +119,5 @@ class LocalS3:
             region_name="us-east-1",
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
+            verify=self.ca_bundle,
         )

@@ -1,7 +1,12 @@
-"""What pod catchers see from a live origin: ranges, conditionals, errors, on a miss and a hit."""
+"""What pod catchers see from a live origin: ranges, conditionals, errors, on a miss and a hit.
+
+Every test runs over plain HTTP (hits go out with ``os.sendfile``) and over HTTPS
+(hits are copied through OpenSSL): the two send paths must answer alike.
+"""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,21 +14,44 @@ import aiohttp
 import pytest
 
 from tests.conftest import Bucket, payload
+from tests.support.certs import Authority
 from tests.support.origin import RunningOrigin, fetch, origin_settings, sha256, start_origin
 
 SIZE = 3_000_000
 KEY = "podcast/ep-001.mp3"
 
 
-@pytest.fixture
-async def origin(aiohttp_server, bucket: Bucket, tmp_path: Path) -> RunningOrigin:
-    settings = origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path)
-    return await start_origin(aiohttp_server, settings)
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    return Authority.create(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(params=["http", "https"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(auto_decompress=False) as s:
+async def origin(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, scheme: str, authority: Authority
+) -> RunningOrigin:
+    settings = origin_settings(
+        bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path / "cache"
+    )
+    context = None
+    if scheme == "https":
+        cert, key = authority.issue().write(tmp_path / "tls")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+    running = await start_origin(aiohttp_server, settings, ssl_context=context)
+    assert running.url(KEY).startswith(f"{scheme}://")
+    return running
+
+
+@pytest.fixture
+async def session(authority: Authority) -> AsyncIterator[aiohttp.ClientSession]:
+    connector = aiohttp.TCPConnector(ssl=authority.client_context())
+    async with aiohttp.ClientSession(auto_decompress=False, connector=connector) as s:
         yield s
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +74,14 @@ class RunningOrigin:
 
 
 async def start_origin(
-    aiohttp_server: Callable[..., Awaitable[TestServer]], settings: Settings
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    settings: Settings,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> RunningOrigin:
+    """The origin's media listener (HTTPS with ``ssl_context``) and its admin listener."""
     app = create_app(settings)
-    media = await aiohttp_server(app, **PARSER_LIMITS)
+    media = await aiohttp_server(app, ssl=ssl_context, **PARSER_LIMITS)
     admin = await aiohttp_server(create_admin_app(app), **PARSER_LIMITS)
     return RunningOrigin(media, admin, settings)
 
