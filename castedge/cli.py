@@ -95,7 +95,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     setup_logging("info")
     return run_service(
-        "demo", run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port)
+        "demo",
+        run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port, tls=args.tls),
     )
 
 
@@ -156,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")
     p.add_argument("--size-mb", type=int, default=30, help="episode size in MB (default 30)")
     p.add_argument("--port", type=int, default=8080, help="origin port (default 8080)")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS, with a certificate from a local CA made for the demo",
+    )
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -1,4 +1,10 @@
-"""``castedge demo``: an origin against a local S3 server holding sample episodes."""
+"""``castedge demo``: an origin against a local S3 server holding sample episodes.
+
+With ``--tls`` every listener it starts (the origin's, the admin one, the local S3
+server's) speaks HTTPS, with a certificate for ``localhost`` and ``127.0.0.1`` from a
+certificate authority made for this one run (``demo_certificates``): what an operator
+gets from a real CA, without one.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,26 @@ import asyncio
 import contextlib
 import datetime
 import hashlib
+import ipaddress
 import os
 import secrets
+import shlex
 import shutil
+import ssl
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from castedge.locals3 import ACCESS_KEY, SECRET_KEY, LocalS3
 from config import Settings, settings_from_mapping
 
-__all__ = ["run_demo", "sample_bytes", "sample_episode"]
+__all__ = ["DemoCertificates", "demo_certificates", "run_demo", "sample_bytes", "sample_episode"]
 
 BUCKET = "media"
 
@@ -56,6 +72,128 @@ def sample_episode(seed: str, size: int) -> bytes:
     return bytes(body)
 
 
+@dataclass(frozen=True)
+class DemoCertificates:
+    """A throwaway CA's certificate, and a server certificate and key it signed (PEM)."""
+
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+
+
+#: The names the demo's server certificate is good for: what its URLs and a browser use.
+DEMO_NAMES = ("localhost", "127.0.0.1")
+
+#: Long enough that ``check-config``'s 14-day expiry warning never fires on a demo
+#: left running; the files are deleted when it stops anyway.
+DEMO_VALIDITY = datetime.timedelta(days=30)
+
+
+def demo_certificates(now: datetime.datetime) -> DemoCertificates:
+    """A new CA and a certificate it signed for ``DEMO_NAMES``, valid from ``now``.
+
+    The CA's key signs once and is dropped, never written: nothing else can ever be
+    signed by the CA the demo asks you to trust. ECDSA P-256 keys are quick to make
+    and every TLS client of the last decade accepts them.
+    """
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "castedge demo CA")])
+    # A minute's slack: OpenSSL refuses a certificate whose notBefore is in the future.
+    since, until = now - datetime.timedelta(minutes=1), now + DEMO_VALIDITY
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(since)
+        .not_valid_after(until)
+        # path_length=0: it can sign server certificates, not other CAs.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    names = [_alt_name(name) for name in DEMO_NAMES]
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEMO_NAMES[0])]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(since)
+        .not_valid_after(until)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return DemoCertificates(
+        ca_pem=ca.public_bytes(pem),
+        cert_pem=server.public_bytes(pem),
+        key_pem=server_key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+
+
+def _alt_name(name: str) -> x509.GeneralName:
+    # A URL naming an address is matched against an iPAddress entry, never a DNS name:
+    # https://www.rfc-editor.org/rfc/rfc2818#section-3.1
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    # A CA signs certificates; an ECDSA server key signs handshakes.
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+class DemoFiles(NamedTuple):
+    """Where the demo's CA certificate, server certificate and key were written."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """A TLS server context serving the certificate (the local S3 server's)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+
+def _write_certificates(workdir: Path, certs: DemoCertificates) -> DemoFiles:
+    """Write the CA certificate, the server certificate and its key (0600) into ``workdir``."""
+    files = DemoFiles(workdir / "ca.pem", workdir / "cert.pem", workdir / "key.pem")
+    files.ca.write_bytes(certs.ca_pem)
+    files.cert.write_bytes(certs.cert_pem)
+    # Created 0600, never widened: a key briefly readable by all is a leaked key.
+    fd = os.open(files.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(certs.key_pem)
+    return files
+
+
 def _upload_samples(s3: LocalS3, episodes: int, size: int) -> list[tuple[str, str]]:
     client = s3.client()
     client.create_bucket(Bucket=BUCKET)
@@ -68,49 +206,77 @@ def _upload_samples(s3: LocalS3, episodes: int, size: int) -> list[tuple[str, st
     return keys
 
 
-async def run_demo(*, episodes: int = 3, size_mb: int = 30, port: int = 8080) -> None:
-    """Start everything, print what to try, run until Ctrl-C, then remove it all."""
+async def run_demo(
+    *, episodes: int = 3, size_mb: int = 30, port: int = 8080, tls: bool = False
+) -> None:
+    """Start everything, print what to try, run until Ctrl-C, then remove it all.
+
+    ``tls``: every listener it starts (the origin's, the admin one, the local S3
+    server's) speaks HTTPS, with a certificate from a CA made for the run, written
+    into the working directory beside the cache; the origin trusts that CA for S3.
+    """
     from runtime.worker import run_worker
 
     # boto3 needs some credentials; the local server accepts any.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     workdir = Path(tempfile.mkdtemp(prefix="castedge-demo-"))
-    s3 = LocalS3().start()
+    s3: LocalS3 | None = None
     try:
+        now = datetime.datetime.now(datetime.UTC)
+        files = _write_certificates(workdir, demo_certificates(now)) if tls else None
+        s3 = LocalS3(
+            ssl_context=files.server_context() if files else None,
+            ca_bundle=str(files.ca) if files else None,
+        ).start()
         loop = asyncio.get_running_loop()
         keys = await loop.run_in_executor(None, _upload_samples, s3, episodes, size_mb * 10**6)
         token = secrets.token_urlsafe(24)
         admin_port = port + 10
+        s3_section: dict[str, object] = {"bucket": BUCKET, "endpoint_url": s3.url}
+        origin: dict[str, object] = {"listen": f"127.0.0.1:{port}"}
+        admin: dict[str, object] = {"listen": f"127.0.0.1:{admin_port}", "token": token}
+        scheme, curl, ca_line = "http", "curl", ""
+        if files is not None:
+            s3_section["ca_bundle"] = str(files.ca)
+            origin["tls"] = admin["tls"] = {"cert": str(files.cert), "key": str(files.key)}
+            scheme, curl = "https", f"curl --cacert {shlex.quote(str(files.ca))}"
+            ca_line = (
+                f"HTTPS with a certificate for {' and '.join(DEMO_NAMES)} from a CA made for"
+                f" this run: trust {files.ca} (curl --cacert) to check it.\n"
+            )
         settings = settings_from_mapping(
             {
-                "storage": {"s3": {"bucket": BUCKET, "endpoint_url": s3.url}},
+                "storage": {"s3": s3_section},
                 "cache": {"dir": str(workdir / "cache"), "max_size": "2GB"},
-                "origin": {"listen": f"127.0.0.1:{port}"},
-                "admin": {"listen": f"127.0.0.1:{admin_port}", "token": token},
+                "origin": origin,
+                "admin": admin,
                 "analytics": {"log": str(workdir / "downloads.log")},
             },
             source="<demo>",
         )
-        today = datetime.datetime.now(datetime.UTC).date().isoformat()
-        base = f"http://127.0.0.1:{port}"
-        admin = f"http://127.0.0.1:{admin_port}"
+        today = now.date().isoformat()
+        base = f"{scheme}://127.0.0.1:{port}"
+        admin_url = f"{scheme}://127.0.0.1:{admin_port}"
         first = keys[0][0]
         print(
             f"\ncastedge demo: S3-compatible server at {s3.url} (bucket {BUCKET!r}),"
-            f" cache in {workdir}\n\n"
-            "Episodes (sha256 of each, to check what you download):\n"
+            f" cache in {workdir}\n"
+            + ca_line
+            + "\nEpisodes (sha256 of each, to check what you download):\n"
             + "".join(f"  {base}/{key}  {digest}\n" for key, digest in keys)
             + "\nTry:\n"
-            f"  curl -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' {base}/{first}"
+            f"  {curl} -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' {base}/{first}"
             "     # a miss, then a hit\n"
-            f"  curl -s -r 0-1 -D - -o /dev/null {base}/{first}     # Apple Podcasts' probe\n"
-            f"  curl -sI {base}/{first}                             # what AntennaPod asks\n"
-            f"  curl -s {admin}/healthz; curl -s {admin}/metrics | grep castedge_\n"
-            f"  curl -X DELETE -H 'Authorization: Bearer {token}' {admin}/admin/cache/{first}\n"
+            f"  {curl} -s -r 0-1 -D - -o /dev/null {base}/{first}     # Apple Podcasts' probe\n"
+            f"  {curl} -sI {base}/{first}                             # what AntennaPod asks\n"
+            f"  {curl} -s {admin_url}/healthz; {curl} -s {admin_url}/metrics | grep castedge_\n"
+            f"  {curl} -X DELETE -H 'Authorization: Bearer {token}'"
+            f" {admin_url}/admin/cache/{first}\n"
             f"  castedge stats --since {today} {workdir / 'downloads.log'}"
             "   # downloads, IAB v2.2\n"
-            f"  curl -s -H 'Authorization: Bearer {token}' '{admin}/admin/stats?since={today}'\n"
+            f"  {curl} -s -H 'Authorization: Bearer {token}'"
+            f" '{admin_url}/admin/stats?since={today}'\n"
             "\nCtrl-C stops everything, prints today's downloads per episode, and removes "
             "the temporary files.\n",
             flush=True,
@@ -118,7 +284,8 @@ async def run_demo(*, episodes: int = 3, size_mb: int = 30, port: int = 8080) ->
         await run_worker(settings, ("origin",), admin=True)
         print(_downloads(settings, workdir, today), flush=True)
     finally:
-        s3.stop()
+        if s3 is not None:
+            s3.stop()
         with contextlib.suppress(OSError):
             shutil.rmtree(workdir)
 
