@@ -114,6 +114,9 @@ class Secured:
         )
         self._show(name, pair)
         self.metrics.ktls.labels(name).set(1 if self.ktls.used else 0)
+        # Both series exist from the start, so increase() sees the first refusal.
+        for result in ("installed", "refused"):
+            self.metrics.reloads.labels(name, result)
         return context
 
     def _show(self, name: str, pair: Pair) -> None:

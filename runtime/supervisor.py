@@ -209,8 +209,10 @@ class Supervisor:
             expects.add("admin")
         else:
             env.pop(ADMIN_FD_ENV, None)
-        command = [sys.executable, "-m", "castedge.cli", "serve", "--config", self.config_path,
-                   "--worker", str(index)]  # fmt: skip
+        # -P: the working directory is not put on the import path, so a folder there
+        # named like one of castedge's packages (config/, tls/) cannot shadow it.
+        command = [sys.executable, "-P", "-m", "castedge.cli", "serve",
+                   "--config", self.config_path, "--worker", str(index)]  # fmt: skip
         if self.only is not None:
             command += ["--role", self.only]
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell

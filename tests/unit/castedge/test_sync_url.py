@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from castedge.common import admin_url
 from castedge.publish_cli import _sync_url
-from config import Listen, settings_from_mapping
+from config import AdminSettings, Listen, TlsSettings, settings_from_mapping
 
 
 @pytest.mark.parametrize(
@@ -21,12 +22,19 @@ from config import Listen, settings_from_mapping
     ],
 )
 def test_a_wildcard_admin_address_is_reached_on_loopback(listen: str, url: str) -> None:
-    assert admin_url(Listen.parse(listen)) == url
+    assert admin_url(AdminSettings(Listen.parse(listen), None)) == url
+
+
+def test_an_admin_listener_with_tls_is_reached_over_https() -> None:
+    tls = TlsSettings(cert=Path("/etc/castedge/certs/admin.pem"), key=Path("/k.pem"))
+    assert admin_url(AdminSettings(Listen.parse("0.0.0.0:9090"), None, tls)) == (
+        "https://127.0.0.1:9090"
+    )
 
 
 def node(sync: object) -> SimpleNamespace:
     # A settings object of a version with a sync section; only what is read is here.
-    return SimpleNamespace(sync=sync, admin=SimpleNamespace(listen=Listen.parse("0.0.0.0:9090")))
+    return SimpleNamespace(sync=sync, admin=AdminSettings(Listen.parse("0.0.0.0:9090"), None))
 
 
 def test_a_node_with_a_sync_section_is_nudged_on_its_own_admin_listener() -> None:
