@@ -133,7 +133,10 @@ class Pair:
 
 
 def expiry_note(pair: Pair, now: dt.datetime) -> str | None:
-    """A warning when the certificate has expired or expires within 14 days, else None."""
+    """A warning when the certificate has expired or expires soon, else None.
+
+    Soon is within 14 days, or within a third of its lifetime if that is shorter.
+    """
     left = pair.not_after - now
     if left <= dt.timedelta(0):
         ago = -left
@@ -141,7 +144,10 @@ def expiry_note(pair: Pair, now: dt.datetime) -> str | None:
             f"certificate {pair.cert_path} (serial {pair.serial:x}) expired "
             f"{ago.days} days ago, on {pair.not_after:%Y-%m-%d}: clients refuse it; renew it"
         )
-    if left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+    # A short-lived certificate (a private CA's, a week long) is renewed at about a
+    # third of its life left, as certbot does at 30 of 90 days: warn past that only.
+    lifetime = pair.not_after - pair.not_before
+    if left < min(dt.timedelta(days=EXPIRY_WARNING_DAYS), lifetime / 3):
         return (
             f"certificate {pair.cert_path} (serial {pair.serial:x}) expires in "
             f"{left.days} days, on {pair.not_after:%Y-%m-%d}: is renewal running?"
