@@ -57,7 +57,14 @@ def redirect_app(https_port: int, acme_webroot: Path | None = None) -> web.Appli
                 if body is not None:
                     return web.Response(body=body, content_type="text/plain")
             return web.Response(status=404, text="no such challenge\n")
-        target = https_url(request.headers.get("Host"), https_port, request.raw_path)
+        if request.raw_path.startswith("/"):
+            host, path_qs = request.headers.get("Host"), request.raw_path
+        else:
+            # An absolute-form target (what a client that takes this for a proxy sends)
+            # names the host, which counts instead of Host; its path is what is kept.
+            # https://www.rfc-editor.org/rfc/rfc9112#section-3.2.2
+            host, path_qs = request.url.raw_authority, request.rel_url.raw_path_qs
+        target = https_url(host, https_port, path_qs)
         if target is None:
             return web.Response(status=400, text="bad or missing Host header\n")
         # 301 is what browsers and pod catchers cache; 308 keeps a POST a POST.
