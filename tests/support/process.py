@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 CASTEDGE = str(Path(sys.executable).with_name("castedge"))
-_LISTENING = re.compile(r"^(\w+) listening on (http://\S+)$")
+_LISTENING = re.compile(r"^(\w+) listening on (https?://\S+)$")
 
 
 class CastedgeProcess:
@@ -32,6 +33,7 @@ class CastedgeProcess:
         *,
         expect: int = 2,
         env: dict[str, str] | None = None,
+        ca: Path | None = None,
     ):
         self.role = role
         self.config_path = workdir / f"{role}.yaml"
@@ -42,6 +44,8 @@ class CastedgeProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.stderr_path = workdir / f"{role}.stderr.log"
         self.extra_env = env or {}
+        #: The CA an https admin listener's certificate is verified with.
+        self.context = ssl.create_default_context(cafile=str(ca)) if ca is not None else None
         self._ready = threading.Event()
 
     def start(self, timeout: float = 20.0) -> CastedgeProcess:
@@ -88,7 +92,7 @@ class CastedgeProcess:
         url = self.urls["admin"] + "/healthz"
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
+                with urllib.request.urlopen(url, timeout=2, context=self.context) as resp:
                     if resp.status == 200:
                         return
             except OSError:
@@ -100,7 +104,9 @@ class CastedgeProcess:
     def admin_json(self, path: str) -> Any:
         """GET ``path`` on the admin listener and decode its JSON, whatever the status."""
         try:
-            with urllib.request.urlopen(self.urls["admin"] + path, timeout=5) as resp:
+            with urllib.request.urlopen(
+                self.urls["admin"] + path, timeout=5, context=self.context
+            ) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as error:
             return json.loads(error.read())
