@@ -28,13 +28,15 @@ __all__ = ["TempObject", "claim", "discard", "publish", "sweep", "unlink"]
 class TempObject:
     """A fill in progress: its temporary file and descriptor."""
 
-    __slots__ = ("fd", "key", "path", "reserved")
+    __slots__ = ("fd", "key", "path", "published", "reserved")
 
     def __init__(self, key: str, path: Path, fd: int) -> None:
         self.key = key
         self.path = path
         self.fd = fd
         self.reserved = 0
+        #: Renamed into place: the journal was told as it happened.
+        self.published = False
 
 
 def claim(key: str, path: Path) -> TempObject | None:
@@ -67,6 +69,7 @@ def publish(temp: TempObject, final: Path) -> None:
     """Make a verified, fsynced temporary file the cached object at ``final``."""
     final.parent.mkdir(parents=True, exist_ok=True)
     os.rename(temp.path, final)
+    temp.published = True
     dir_fd = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(dir_fd)

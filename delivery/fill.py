@@ -382,7 +382,7 @@ class FillManager:
             raise FillFailed(fill.key, f"MD5 {md5.hexdigest()} does not match ETag {meta.etag}")
         try:
             await loop.run_in_executor(None, os.fsync, temp.fd)
-            await loop.run_in_executor(None, self.store.publish, temp, meta)
+            await self.store.publish(temp, meta)
         except OSError as exc:
             self.store.mark_failed(exc, "publish")
             raise DiskFailed(fill.key, f"disk: {exc}") from exc

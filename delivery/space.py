@@ -8,7 +8,9 @@ files' mtimes, which a hit touches at most once a minute, and eviction runs unde
 and removed with this process's fresher access times.
 
 A fill reserves its size before it writes. One that does not fit under the size cap,
-or in the filesystem's free space less a margin, is streamed uncached instead.
+or in the filesystem's free space less a margin, is streamed uncached instead. The
+workers tell each other what they reserve, publish and evict through the store's
+``journal`` (``delivery.journal``), so together they stay under the cap too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .cachedir import CacheDir
 from .claims import TempObject, unlink
 from .errors import CorruptObject
 from .eviction import LruIndex
+from .journal import Journal
 from .metrics import DeliveryMetrics
 from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header
 from .openfiles import Handle, OpenFiles
@@ -94,9 +97,15 @@ class Space:
         self._monotonic = monotonic
         self._filling: dict[str, int] = {}
         self._reserved = 0
+        self._reserved_by_key: dict[str, int] = {}
         #: path -> (key, body size, file size) of files already read once.
         self._known: dict[str, tuple[str, int, int]] = {}
         self._resynced = -RESYNC_SECONDS
+        self._journal = Journal(cache_dir.root / "journal")
+        #: Taken before ``evict.lock``: one coroutine of this process at a time waits
+        #: for it, so waiting for the other processes holds one executor thread, never
+        #: all of them (which would leave none for the holder to finish with).
+        self._turn = asyncio.Lock()
 
     # -- the index and the directory ---------------------------------------------
 
@@ -198,50 +207,102 @@ class Space:
     # -- room for fills ----------------------------------------------------------
 
     async def reserve(self, temp: TempObject, size: int) -> bool:
-        """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit."""
-        loop = asyncio.get_running_loop()
-        incoming = size + self._reserved
-        await self._evict(incoming)
-        if self.index.total + incoming > self.max_size:
-            return False
-        try:
-            free, fs_size = await loop.run_in_executor(None, free_space, self._dir.root)
-        except OSError as exc:
-            self._mark_failed(exc, "statvfs")
-            return False
-        # Fills under way will take up to what they reserved; count it as taken.
-        if free - self._reserved < size + free_space_margin(fs_size):
-            # One object that does not fit is no reason to stop caching smaller ones.
-            self._metrics.store_errors.labels(self._metrics.service, "no_space").inc()
-            log.warning(
-                "no room on disk for %r (%d bytes, %d free); serving it uncached",
-                temp.key,
-                size,
-                free,
-            )
-            return False
-        temp.reserved = size
-        self._reserved += size
-        self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
-        return True
+        """Make room for ``size`` more bytes (evicting LRU objects); False if it cannot fit.
 
-    async def _evict(self, incoming: int) -> list[str]:
-        """Under ``evict.lock``, with the directory re-read, make room for ``incoming`` bytes."""
+        All under ``evict.lock``: what the other workers did is read from the journal
+        first, and this reservation is written to it before the lock is let go.
+        """
+        async with self._turn:
+            return await self._reserve_locked(temp, size)
+
+    async def _reserve_locked(self, temp: TempObject, size: int) -> bool:
         loop = asyncio.get_running_loop()
         lock_fd = await loop.run_in_executor(None, self._lock_evictions)
         try:
-            await self.resync()
-            victims = self.index.victims(incoming, self._pinned())
-            for key in victims:
-                if await loop.run_in_executor(None, unlink, self._dir.object_path(key)):
-                    self._metrics.evictions.labels(self._metrics.service).inc()
-                self.index.remove(key)
-                self._files.forget(key)
+            news = await loop.run_in_executor(None, self._journal.read)
+            if news.replaced:
+                await loop.run_in_executor(None, self._announce)
+            await self.resync(force=news.changed)
+            others = self._journal.others_reserved
+            incoming = size + self._reserved + others
+            victims = await self._evict(incoming)
+            if victims:
+                await loop.run_in_executor(None, self._journal.changed)
+            if self.index.total + incoming > self.max_size:
+                return False
+            try:
+                free, fs_size = await loop.run_in_executor(None, free_space, self._dir.root)
+            except OSError as exc:
+                self._mark_failed(exc, "statvfs")
+                return False
+            # Fills under way will take up to what they reserved; count it as taken.
+            if free - self._reserved - others < size + free_space_margin(fs_size):
+                # One object that does not fit is no reason to stop caching smaller ones.
+                self._metrics.store_errors.labels(self._metrics.service, "no_space").inc()
+                log.warning(
+                    "no room on disk for %r (%d bytes, %d free); serving it uncached",
+                    temp.key,
+                    size,
+                    free,
+                )
+                return False
+            try:
+                await loop.run_in_executor(None, self._journal.reserve, temp.key, size)
+                if await loop.run_in_executor(None, self._journal.trim):
+                    await loop.run_in_executor(None, self._announce)
+            except OSError as exc:
+                self._mark_failed(exc, "journal")
+                return False
+            temp.reserved = size
+            self._reserved += size
+            self._reserved_by_key[temp.key] = self._reserved_by_key.get(temp.key, 0) + size
+            self._filling[temp.key] = self._filling.get(temp.key, 0) + 1
+            return True
         finally:
             os.close(lock_fd)
+
+    def _announce(self) -> None:
+        """Say again what this worker is filling, in a journal just emptied (blocking)."""
+        for key, size in self._reserved_by_key.items():
+            self._journal.reserve(key, size)
+
+    async def _evict(self, incoming: int) -> list[str]:
+        """Make room for ``incoming`` bytes (``evict.lock`` held, the directory re-read)."""
+        loop = asyncio.get_running_loop()
+        victims = self.index.victims(incoming, self._pinned())
+        for key in victims:
+            if await loop.run_in_executor(None, unlink, self._dir.object_path(key)):
+                self._metrics.evictions.labels(self._metrics.service).inc()
+            self.index.remove(key)
+            self._files.forget(key)
         if victims:
             self.update_gauges()
         return victims
+
+    async def publishing(self, key: str, publish: Callable[[], None]) -> None:
+        """Run ``publish`` (the rename) under ``evict.lock`` and tell the journal.
+
+        Under the lock, no worker can be between reading the journal and evicting
+        while the object appears: it is counted by everyone's next eviction.
+        """
+
+        def locked() -> None:
+            lock_fd = self._lock_evictions()
+            try:
+                publish()
+                with contextlib.suppress(OSError):
+                    self._journal.release(key)
+                    self._journal.changed()
+            finally:
+                os.close(lock_fd)
+
+        async with self._turn:
+            await asyncio.get_running_loop().run_in_executor(None, locked)
+
+    def removed(self) -> None:
+        """Tell the other workers an object was removed (a purge); blocking, cheap."""
+        with contextlib.suppress(OSError):
+            self._journal.changed()
 
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Count a fill's object as stored, and release its reservation."""
@@ -251,7 +312,13 @@ class Space:
 
     def finish(self, temp: TempObject) -> None:
         """Release a fill's reservation and pin (published or not)."""
+        if temp.reserved and not temp.published:
+            with contextlib.suppress(OSError):
+                self._journal.release(temp.key)
         self._reserved -= temp.reserved
+        left = self._reserved_by_key.pop(temp.key, 0) - temp.reserved
+        if left > 0:
+            self._reserved_by_key[temp.key] = left
         temp.reserved = 0
         count = self._filling.get(temp.key, 0) - 1
         if count > 0:

@@ -166,9 +166,10 @@ class DiskStore:
         """Re-read the directory: other workers sharing it add and remove objects too."""
         await self._space.resync(force=force)
 
-    def publish(self, temp: TempObject, meta: ObjectMeta) -> None:
-        """Make a verified, fsynced temporary file the cached object (blocking)."""
-        claims.publish(temp, self.path_for(meta.key))
+    async def publish(self, temp: TempObject, meta: ObjectMeta) -> None:
+        """Make a verified, fsynced temporary file the cached object."""
+        final = self.path_for(meta.key)
+        await self._space.publishing(meta.key, lambda: claims.publish(temp, final))
 
     def published(self, temp: TempObject, meta: ObjectMeta) -> None:
         """Record a publication in the index (event-loop thread, after ``publish``)."""
@@ -188,6 +189,8 @@ class DiskStore:
     def remove(self, key: str) -> bool:
         """Delete one cached object; True if it was there."""
         existed = claims.unlink(self.path_for(key))
+        if existed:
+            self._space.removed()
         self._files.forget(key)
         if self._space.index.remove(key) or existed:
             self._space.update_gauges()
