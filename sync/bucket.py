@@ -12,6 +12,7 @@ here, as ListingFailed.
 from __future__ import annotations
 
 import http.client
+import ssl
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET  # noqa: N817 - the usual name
@@ -20,6 +21,7 @@ from typing import Any
 
 from config import S3Settings
 from delivery.keys import RESERVED_PREFIX
+from tls.context import client_context
 
 from .errors import ListingFailed
 from .plan import Obj
@@ -50,6 +52,8 @@ class Bucket:
             config=Config(retries={"max_attempts": 3, "mode": "standard"}),
             verify=s3.verify,
         )
+        #: The pages are fetched outside boto3: verified the same way.
+        self._ssl = client_context(s3.ca_bundle)
 
     def list(self) -> dict[str, Obj]:
         """Every complete object under the prefixes: key → (ETag, size)."""
@@ -61,8 +65,8 @@ class Bucket:
                 while True:
                     url = self._page_url(prefix, token)
                     if connection is None:
-                        connection = _connect(url)
-                    body, connection = _fetch(connection, url)
+                        connection = _connect(url, self._ssl)
+                    body, connection = _fetch(connection, url, self._ssl)
                     token = _parse_page(body, found)
                     if token is None:
                         break
@@ -114,15 +118,15 @@ class Bucket:
             raise ListingFailed(f"cannot write s3://{self.name}/{REVOCATIONS_KEY}: {exc}") from None
 
 
-def _connect(url: str) -> http.client.HTTPConnection:
+def _connect(url: str, context: ssl.SSLContext | None = None) -> http.client.HTTPConnection:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme == "https":
-        return http.client.HTTPSConnection(parts.netloc, timeout=30)
+        return http.client.HTTPSConnection(parts.netloc, timeout=30, context=context)
     return http.client.HTTPConnection(parts.netloc, timeout=30)
 
 
 def _fetch(
-    connection: http.client.HTTPConnection, url: str
+    connection: http.client.HTTPConnection, url: str, context: ssl.SSLContext | None = None
 ) -> tuple[bytes, http.client.HTTPConnection]:
     """GET one page, on a fresh connection again if the kept one broke; ListingFailed."""
     parts = urllib.parse.urlsplit(url)
@@ -136,7 +140,7 @@ def _fetch(
         except (OSError, http.client.HTTPException) as exc:
             problem = str(exc) or type(exc).__name__
             connection.close()
-            connection = _connect(url)
+            connection = _connect(url, context)
             time.sleep(0.2 * attempt)
             continue
         if response.status == 200:

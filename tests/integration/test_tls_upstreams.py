@@ -139,3 +139,28 @@ async def test_the_locator_verifies_an_https_edge(
         # An unknown issuer is a failed check, as a refused connection is.
         assert _probes(metrics, "ok") == 0
         assert not board.state("edge").healthy
+
+
+def test_the_sync_daemon_lists_an_https_bucket_with_its_ca_bundle(
+    https_s3: LocalS3, authority: Authority
+) -> None:
+    from config import S3Settings
+    from sync.bucket import Bucket as Listing
+    from sync.errors import ListingFailed
+
+    bucket = Bucket(https_s3)
+    bucket.put("podcast/listed.mp3", b"episode")
+
+    def s3(ca_bundle: Path | None) -> S3Settings:
+        return S3Settings(
+            bucket=bucket.name,
+            endpoint_url=https_s3.url,
+            region="us-east-1",
+            public_url=None,
+            presign_ttl=3600,
+            ca_bundle=ca_bundle,
+        )
+
+    assert list(Listing(s3(authority.path)).list()) == ["podcast/listed.mp3"]
+    with pytest.raises(ListingFailed, match="CERTIFICATE_VERIFY_FAILED"):
+        Listing(s3(None)).list()
