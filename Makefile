@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format unit bench bench-edge bench-locator bench-token sysdeps clean
+.PHONY: demo test lint format unit bench bench-edge bench-locator bench-tls bench-token sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-edge: $(STAMP)
 bench-locator: $(STAMP)
 	scripts/install-sysdeps.sh bench
 	$(BIN)/python benchmarks/locator.py
+
+bench-tls: $(STAMP)
+	scripts/install-sysdeps.sh bench
+	$(BIN)/python benchmarks/tls_vs_nginx.py
 
 bench-token: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_token

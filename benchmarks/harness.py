@@ -3,8 +3,8 @@
 Each script in this folder measures one scenario; this module holds the parts they all
 need and that must behave the same in each, so their figures can be compared:
 
-* starting nginx and ``castedge`` subcommands pinned to a core, waiting until they
-  listen, and stopping them (and their workers) again;
+* starting nginx and ``castedge`` subcommands pinned to a core, over HTTP or HTTPS,
+  waiting until they listen, and stopping them (and their workers) again;
 * CPU time from ``/proc``: the server's processes, the load generator's, and the rest
   of the machine's (a run during which other work used more than a few tenths of a
   core is *disturbed* and re-run);
@@ -29,12 +29,13 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -82,11 +83,38 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     server {{
-        listen {host}:{port}{reuseport};
-        root {root};
+        listen {host}:{port}{reuseport}{ssl};
+        root {root};{tls}
     }}
 }}
 """
+
+
+@dataclass(frozen=True)
+class NginxTls:
+    """HTTPS for :func:`start_nginx`: the certificate pair and what may be negotiated.
+
+    Without kTLS (``ssl_conf_command Options KTLS`` and the kernel's tls module) nginx
+    ignores ``sendfile on`` over TLS and copies each file through ``SSL_write`` in
+    ``ssl_buffer_size`` (16k) records.
+    """
+
+    cert: Path
+    key: Path
+    protocols: str = "TLSv1.2 TLSv1.3"
+    #: TLS 1.2 suites in OpenSSL's syntax (nginx's default list when None). TLS 1.3's
+    #: are left at OpenSSL's defaults: castedge has no setting for them either.
+    ciphers: str | None = None
+
+    def directives(self) -> str:
+        lines = [
+            f"ssl_certificate {self.cert};",
+            f"ssl_certificate_key {self.key};",
+            f"ssl_protocols {self.protocols};",
+        ]
+        if self.ciphers is not None:
+            lines.append(f"ssl_ciphers {self.ciphers};")
+        return "".join(f"\n        {line}" for line in lines)
 
 
 def log(message: str) -> None:
@@ -202,8 +230,12 @@ def start_nginx(
     *,
     types: str,
     workers: int = 1,
+    tls: NginxTls | None = None,
 ) -> Server:
-    """nginx serving ``root`` from disk with sendfile; ``types`` as in its types block."""
+    """nginx serving ``root`` from disk with sendfile; ``types`` as in its types block.
+
+    With ``tls`` it listens for HTTPS only, and its url is ``https://``.
+    """
     conf_dir = workdir / f"nginx-{workers}"
     conf_dir.mkdir()
     port = free_port()
@@ -224,6 +256,8 @@ def start_nginx(
             port=port,
             reuseport=reuseport,
             root=root,
+            ssl=" ssl" if tls is not None else "",
+            tls=tls.directives() if tls is not None else "",
         )
     )
     log_path = conf_dir / "stderr.log"
@@ -234,8 +268,9 @@ def start_nginx(
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
+    scheme = "https" if tls is not None else "http"
     server = Server(
-        "nginx", proc, f"http://{HOST}:{port}", log_path, children_serve=True, workers=workers
+        "nginx", proc, f"{scheme}://{HOST}:{port}", log_path, children_serve=True, workers=workers
     )
     servers.append(server)
     wait_listening(server, port)
@@ -255,8 +290,9 @@ def start_castedge(
 ) -> Server:
     """``castedge <subcommand>``, ready once it has printed where it and admin listen.
 
-    Its listeners bind port 0, so their "<what> listening on http://…" lines are the
-    only way to learn the ports. The server's url is the ``subcommand`` listener's.
+    Its listeners bind port 0, so their "<what> listening on http(s)://…" lines are the
+    only way to learn the ports. The server's url is the ``subcommand`` listener's
+    (``https://`` when its section has ``tls``).
     """
     config_path.write_text(yaml.safe_dump(config))
     log_path = config_path.with_suffix(".stderr.log")
@@ -272,7 +308,7 @@ def start_castedge(
     def watch() -> None:
         assert proc.stdout is not None
         for raw in proc.stdout:
-            m = re.match(r"(\w+) listening on (http://\S+)", raw.decode(errors="replace"))
+            m = re.match(r"(\w+) listening on (https?://\S+)", raw.decode(errors="replace"))
             if m:
                 urls[m[1]] = m[2]
                 if {subcommand, "admin"} <= urls.keys():
@@ -293,12 +329,26 @@ def start_castedge(
 
 
 def http_get(
-    url: str, headers: dict[str, str] | None = None, timeout: float = 300
+    url: str,
+    headers: dict[str, str] | None = None,
+    timeout: float = 300,
+    *,
+    context: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
-    """GET a whole ``http://host:port/path`` URL; the status and the body."""
-    hostport, _, path = url.removeprefix("http://").partition("/")
+    """GET a whole ``http(s)://host:port/path`` URL; the status and the body.
+
+    ``context`` verifies an ``https://`` server (the default context when None).
+    """
+    scheme, _, rest = url.partition("://")
+    hostport, _, path = rest.partition("/")
     host, port = hostport.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
+    elif scheme == "http":
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    else:
+        raise ValueError(f"not an http(s) URL: {url}")
     try:
         conn.request("GET", "/" + path, headers=headers or {})
         resp = conn.getresponse()
@@ -342,6 +392,65 @@ def machine_busy_seconds() -> float:
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:9]]
     return (sum(values) - values[3] - values[4]) / CLK_TCK
+
+
+def process_ticks() -> dict[int, tuple[str, int]]:
+    """Every process now: a short label from its command line, and its CPU ticks so far."""
+    found: dict[int, tuple[str, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = _stat_fields(int(entry))
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            # Kernel threads have no command line; their name is in /proc/<pid>/comm.
+            label = " ".join(Path(a).name if "/" in a else a for a in argv[:3])[:60]
+            if not label:
+                label = "[" + Path(f"/proc/{entry}/comm").read_text().strip() + "]"
+            found[int(entry)] = (label, int(fields[11]) + int(fields[12]))
+    return found
+
+
+def other_processes(
+    before: dict[int, tuple[str, int]],
+    after: dict[int, tuple[str, int]],
+    exclude: Sequence[int] = (),
+    at_least_s: float = 0.05,
+) -> list[tuple[str, float]]:
+    """CPU seconds each other process used between two :func:`process_ticks`, busiest first.
+
+    Processes that began and ended in between are not seen: the machine-wide background
+    figure (:class:`CpuMeter`) counts them, this names the ones still running.
+    """
+    skip = {os.getpid(), *exclude}
+    used: dict[str, float] = {}
+    for pid, (label, ticks) in after.items():
+        if pid in skip:
+            continue
+        start = before.get(pid)
+        # A pid not seen before began in between: all its time is new. (A kernel
+        # worker's name changes with its work item, so match on the pid alone.)
+        delta = ticks - (start[1] if start is not None else 0)
+        used[label] = used.get(label, 0.0) + delta / CLK_TCK
+    return sorted(((k, v) for k, v in used.items() if v >= at_least_s), key=lambda kv: -kv[1])
+
+
+def tcp_active_opens() -> int:
+    """TCP connections this machine has opened (connect) since boot, from /proc/net/snmp.
+
+    Machine-wide: across a run it bounds how often the load generator reconnected.
+    """
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("ActiveOpens")])
+
+
+def machine_irq_seconds() -> float:
+    """CPU seconds all cores spent in interrupts and softirqs (loopback's network work)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    return (values[5] + values[6]) / CLK_TCK
 
 
 def children_cpu_seconds() -> float:
@@ -425,10 +534,13 @@ def run_wrk(
     headers: Sequence[str] = (),
     request_timeout_s: int = 30,
     client: Callable[[], float] = children_cpu_seconds,
+    env: Mapping[str, str] | None = None,
 ) -> WrkRun:
     """One thread of wrk with ``script`` (which ends in :data:`WRK_DONE`) against ``url``.
 
     ``client`` reads the CPU seconds that count as the load generator's (see CpuMeter).
+    ``env`` is added to wrk's environment (``OPENSSL_CONF`` to pin what it offers over
+    TLS).
     """
     cmd = [*pinned(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration}s"]
     cmd += ["--timeout", f"{request_timeout_s}s"]
@@ -437,7 +549,14 @@ def run_wrk(
     cmd += ["-s", str(script), url]
     meter = CpuMeter(server.pids(), client)
     meter.start()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=duration + 120,
+        check=False,
+        env={**os.environ, **env} if env else None,
+    )
     m = re.search(r"^BENCH (.*)$", out.stdout, re.M)
     if out.returncode != 0 or m is None:
         raise RuntimeError(f"wrk against {what} failed:\n{out.stdout}\n{out.stderr}")
@@ -455,6 +574,21 @@ def run_wrk(
         wrk_cpu_s=use.client_s,
         background_cores=use.background_cores,
     )
+
+
+def wait_quiet(cores: float, max_wait_s: float, interval_s: float = 1.0) -> float:
+    """Wait until the machine was busy for at most ``cores`` over ``interval_s``.
+
+    Gives up after ``max_wait_s`` (the run then goes ahead, and is judged disturbed or
+    not by what it saw). Returns the cores busy in the last interval looked at.
+    """
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        busy0 = machine_busy_seconds()
+        time.sleep(interval_s)
+        busy = (machine_busy_seconds() - busy0) / interval_s
+        if busy <= cores or time.monotonic() >= deadline:
+            return busy
 
 
 R = TypeVar("R", bound=WrkRun)
