@@ -25,9 +25,7 @@ EPISODES = [f"podcast/ep-{n:03}.mp3" for n in range(3)]
 def object_gets(bucket: Bucket) -> int:
     """GETs of objects (not of listings: those have no key in their path)."""
     prefix = f"/{bucket.name}/"
-    return sum(
-        1 for r in bucket.server.requests if r.method == "GET" and r.path.startswith(prefix)
-    )
+    return sum(1 for r in bucket.server.requests if r.method == "GET" and r.path.startswith(prefix))
 
 
 @pytest.fixture
