@@ -22,6 +22,7 @@ from .spec import EMPTY, Invalid, Kind, Section, build, shape, show
 from .units import parse_duration, parse_size
 
 __all__ = [
+    "boolean",
     "by_id",
     "choice",
     "duration",
@@ -133,6 +134,18 @@ def number(lowest: float, highest: float, *, above_lowest: bool = False) -> Kind
         if not (math.isfinite(number) and low_ok and number <= highest):
             raise _reject(expected, value)
         return number
+
+    return Kind(expected, convert)
+
+
+def boolean() -> Kind:
+    """true or false, as YAML writes them (yes/no/on/off are YAML 1.1's, also read as such)."""
+    expected = "true or false"
+
+    def convert(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise _reject(expected, value)
+        return value
 
     return Kind(expected, convert)
 

@@ -11,6 +11,7 @@ import re
 from typing import cast
 
 from .kinds import (
+    boolean,
     by_id,
     choice,
     count_or_auto,
@@ -80,6 +81,9 @@ def _one_location(storage: StorageSettings) -> None:
     if len(given) != 1:
         found = "both" if given else "neither"
         raise Invalid(f"expected exactly one of s3 or dir, got {found}")
+    if storage.list_keys and storage.s3 is None:
+        # A directory is read for each request anyway; a missing file costs nothing.
+        raise Invalid("expected false: only an S3 bucket is listed", ("list_keys",))
 
 
 def _low_below_high(cache: CacheSettings) -> None:
@@ -270,6 +274,10 @@ STORAGE = Section(
     (
         Field("s3", optional(section(S3)), default=None),
         Field("dir", optional(path()), default=None),
+        Field("list_keys", boolean(), default=False),
+        # A LIST is 1,000 keys and costs what 12.5 GETs do; once a minute for a
+        # 10,000-key bucket is 10 requests a minute.
+        Field("list_interval", duration(positive=True), default="60s"),
     ),
     checks=(_one_location,),
 )
@@ -283,6 +291,10 @@ UPSTREAM = Section(
         Field("retries", integer(0, 20), default=4),
         Field("backoff", duration(), default="200ms"),
         Field("negative_ttl", duration(), default="10s"),
+        # A podcast app or a player misses at most a few objects a second; a release's
+        # stampede is one fill that the others join, which is never counted.
+        Field("max_miss_rate", optional(number(0, 1_000_000, above_lowest=True)), default=20),
+        Field("miss_burst", integer(1, 1_000_000), default=200),
     ),
 )
 

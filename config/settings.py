@@ -90,6 +90,9 @@ class StorageSettings:
 
     s3: S3Settings | None
     dir: Path | None
+    #: Keep a listing of the bucket's keys, so a key outside it costs no S3 GET.
+    list_keys: bool = False
+    list_interval: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,10 @@ class UpstreamSettings:
     retries: int
     backoff: float
     negative_ttl: float
+    #: Misses one client address may send to the upstream a second (None: no limit),
+    #: and at once.
+    max_miss_rate: float | None = 20.0
+    miss_burst: int = 200
 
 
 @dataclass(frozen=True)

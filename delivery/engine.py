@@ -10,16 +10,18 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from config import Settings, role_cache, role_prefixes
+from config import S3Settings, Settings, role_cache, role_prefixes
 
 from .admin import DELIVERY
 from .fill import FillManager
+from .gate import MissGate, peer_address, watch_listing
 from .metrics import DeliveryMetrics
+from .misses import KeyListing, MissLimiter
 from .serve import Delivery
 from .store import DiskStore
 from .upstream import DirectoryUpstream, RetryPolicy, S3Upstream, Upstream
 
-__all__ = ["delivery_context", "make_upstream"]
+__all__ = ["delivery_context", "make_upstream", "miss_gate"]
 
 log = logging.getLogger("castedge.engine")
 
@@ -81,22 +83,81 @@ def delivery_context(
         )
         await loop.run_in_executor(None, store.scan)
         fills = FillManager(store, upstream, metrics, negative_ttl=settings.upstream.negative_ttl)
-        app[DELIVERY] = Delivery(store, fills, metrics, cache_control, prefixes=prefixes)
+        gate, listing = miss_gate(settings, metrics, role=role, prefixes=prefixes)
+        app[DELIVERY] = Delivery(
+            store, fills, metrics, cache_control, prefixes=prefixes, admit_miss=gate
+        )
         housekeeping = asyncio.create_task(_housekeeping(store), name="store housekeeping")
+        listed = None
+        if listing is not None:
+            assert settings.storage is not None and settings.storage.s3 is not None
+            lister = _lister(settings.storage.s3, prefixes)
+            interval = settings.storage.list_interval
+            listed = asyncio.create_task(
+                watch_listing(listing, lister, interval, metrics), name="bucket listing"
+            )
         log.info(
             "upstream: %s; cache: %s (%d bytes max)", upstream.describe(), cache.dir, cache.max_size
         )
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in (housekeeping, listed):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await fills.close()
             store.close()
             await upstream.close()
 
     return context
+
+
+def miss_gate(
+    settings: Settings, metrics: DeliveryMetrics, *, role: str, prefixes: tuple[str, ...]
+) -> tuple[MissGate | None, KeyListing | None]:
+    """What stands between a miss and the upstream, from the settings (None: nothing)."""
+    storage = settings.storage
+    listing = None
+    if storage is not None and storage.list_keys:
+        # Three missed listings in a row and the listing is too old to refuse with.
+        listing = KeyListing(max_age=storage.list_interval * 3 + 60)
+    up = settings.upstream
+    limiter = MissLimiter(up.max_miss_rate, up.miss_burst) if up.max_miss_rate else None
+    if listing is None and limiter is None:
+        return None, None
+    address_of: Callable[[web.Request], str] = peer_address
+    if role == "origin" and settings.origin is not None and settings.origin.trusted_proxies:
+        address_of = _forwarded_address(settings)
+    gate = MissGate(metrics, listing=listing, limiter=limiter, address_of=address_of)
+    return gate, listing
+
+
+def _forwarded_address(settings: Settings) -> Callable[[web.Request], str]:
+    """The client behind the origin's trusted proxies, as the download log names it."""
+    from geo.forwarded import client_address, forwarded_for, x_forwarded_for
+
+    assert settings.origin is not None
+    trusted = settings.origin.trusted_proxies
+    forwarded = settings.origin.client_ip_header == "forwarded"
+
+    def address_of(request: web.Request) -> str:
+        if forwarded:
+            hops = forwarded_for(request.headers.getall("Forwarded", ()))
+        else:
+            hops = x_forwarded_for(request.headers.getall("X-Forwarded-For", ()))
+        found = client_address(request.remote, hops, trusted)
+        return str(found) if found is not None else (request.remote or "-")
+
+    return address_of
+
+
+def _lister(s3: S3Settings, prefixes: tuple[str, ...]) -> Callable[[], list[str]]:
+    from sync.bucket import Bucket
+
+    bucket = Bucket(s3, [p for p in prefixes if p])
+    return lambda: list(bucket.list())
 
 
 async def _housekeeping(store: DiskStore) -> None:

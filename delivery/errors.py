@@ -7,6 +7,7 @@ The tree::
     ├── RangeNotSatisfiable    416 no range fits; carries .size for "bytes */size"
     ├── BadKey                 400 the request path does not name an object; carries .reason
     ├── CorruptObject          500 a cache file's header is unreadable (the store drops it)
+    ├── TooManyMisses          429 a client address sent too many misses; carries .retry_after
     └── UpstreamError          502 the upstream failed in a way retrying did not mend
         ├── ObjectNotFound     404 the upstream has no such object
         ├── UpstreamUnavailable 503 the upstream cannot be reached; carries .retry_after
@@ -33,6 +34,7 @@ __all__ = [
     "MalformedRange",
     "ObjectNotFound",
     "RangeNotSatisfiable",
+    "TooManyMisses",
     "UpstreamChanged",
     "UpstreamError",
     "UpstreamUnavailable",
@@ -115,6 +117,17 @@ class ObjectNotFound(UpstreamError):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"no object {key!r} upstream")
+
+
+class TooManyMisses(DeliveryError):
+    """Signals a client address past ``upstream.max_miss_rate``: a scanner, most likely."""
+
+    status_hint: ClassVar[int] = 429
+
+    def __init__(self, address: str, *, retry_after: int = 1) -> None:
+        self.address = address
+        self.retry_after = retry_after
+        super().__init__(f"too many misses from {address}; retry in {retry_after} s")
 
 
 class UpstreamUnavailable(UpstreamError):

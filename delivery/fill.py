@@ -171,6 +171,10 @@ class FillManager:
         """Drop a remembered 404 (after a purge or a prefetch)."""
         self._negative.pop(key, None)
 
+    def running(self, key: str) -> bool:
+        """Whether a fill of ``key`` runs in this process (a request would join it)."""
+        return key in self._fills
+
     def start(self, key: str) -> Fill:
         """Join the fill of ``key``, starting one if none runs."""
         fill = self._fills.get(key)

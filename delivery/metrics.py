@@ -73,6 +73,21 @@ class DeliveryMetrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        self.misses_refused = Counter(
+            "castedge_misses_refused",
+            "Misses answered without an upstream fetch, by reason: unlisted (the bucket's "
+            "listing lacks the key: 404), rate (the client address is past "
+            "upstream.max_miss_rate: 429).",
+            ["service", "reason"],
+            registry=r,
+        )
+        self.listed_keys = Gauge(
+            "castedge_listed_keys",
+            "Keys in the bucket's last listing (storage.list_keys); 0 when not listing.",
+            ["service"],
+            multiprocess_mode="liveall",
+            registry=r,
+        )
         self.evictions = Counter(
             "castedge_evictions",
             "Objects removed from the store to make room.",

@@ -23,6 +23,7 @@ from .errors import (
     DiskFailed,
     ObjectNotFound,
     RangeNotSatisfiable,
+    TooManyMisses,
     UpstreamUnavailable,
 )
 from .fill import Fill, FillManager
@@ -87,6 +88,9 @@ class Delivery:
     on_degraded_miss: Callable[[web.Request, str], Awaitable[web.StreamResponse]] | None = None
     #: The folders of keys this engine serves and fetches; ``("",)`` is every key.
     prefixes: tuple[str, ...] = ("",)
+    #: Asked before a miss starts a fetch: an error to answer instead (a key the
+    #: bucket's listing lacks, a client past its miss rate), or None to go ahead.
+    admit_miss: Callable[[web.Request, str], DeliveryError | None] | None = None
 
     def serves(self, key: str) -> bool:
         """Whether ``key`` is this engine's to serve: anything else is never fetched."""
@@ -148,6 +152,10 @@ class Delivery:
                 raise ObjectNotFound(key)
             if not store.healthy and self.on_degraded_miss is not None:
                 return await self.on_degraded_miss(request, key)
+            if self.admit_miss is not None and not self.fills.running(key):
+                refusal = self.admit_miss(request, key)
+                if refusal is not None:
+                    raise refusal
             fill = self.fills.start(key)
             meta = await fill.meta()
             if not fill.cacheable and not store.healthy and self.on_degraded_miss is not None:
@@ -357,7 +365,7 @@ def error_response(exc: DeliveryError, headers: Mapping[str, str]) -> web.Respon
     if "Cache-Control" in headers:
         # A 404 may be cached briefly by clients; failures of ours must not be.
         resp.headers["Cache-Control"] = "max-age=10" if status == 404 else "no-store"
-    if isinstance(exc, UpstreamUnavailable):
+    if isinstance(exc, UpstreamUnavailable | TooManyMisses):
         resp.headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, RangeNotSatisfiable):
         resp.headers["Content-Range"] = exc.content_range
@@ -367,6 +375,7 @@ def error_response(exc: DeliveryError, headers: Mapping[str, str]) -> web.Respon
 _REASONS = {
     400: "bad request",
     404: "not found",
+    429: "too many requests for objects not cached here; retry later",
     416: "range not satisfiable",
     502: "upstream error",
     503: "upstream unavailable, retry later",
