@@ -12,12 +12,14 @@ declare -A pkg_for=(
   [ffprobe]=ffmpeg
   [chromium]=chromium
   [logrotate]=logrotate
+  [openssl]=openssl
 )
 case "${1:-test}" in
   # ffmpeg/ffprobe and chromium: the edge's end-to-end tests play and probe signed video;
   # logrotate: the shipped logrotate file is run against castedge's access log.
   test) wanted=(curl aria2c ffmpeg ffprobe chromium logrotate) ;;
-  bench) wanted=(curl nginx wrk) ;;
+  # openssl: the HTTPS benchmark checks the negotiated protocol and cipher with s_client.
+  bench) wanted=(curl nginx wrk openssl) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
 esac
 
