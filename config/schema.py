@@ -82,6 +82,17 @@ def _one_location(storage: StorageSettings) -> None:
         raise Invalid(f"expected exactly one of s3 or dir, got {found}")
 
 
+def _deadline_outlasts_an_attempt(upstream: UpstreamSettings) -> None:
+    # One attempt may take read_timeout before it fails; a deadline shorter than that
+    # would cut the first attempt at a stall the read timeout was meant to judge.
+    if upstream.fill_deadline < upstream.read_timeout:
+        raise Invalid(
+            f"expected at least read_timeout ({upstream.read_timeout:g} s), "
+            f"got {upstream.fill_deadline:g} s",
+            ("fill_deadline",),
+        )
+
+
 def _low_below_high(cache: CacheSettings) -> None:
     if not cache.low_watermark < cache.high_watermark:
         raise Invalid(
@@ -283,7 +294,9 @@ UPSTREAM = Section(
         Field("retries", integer(0, 20), default=4),
         Field("backoff", duration(), default="200ms"),
         Field("negative_ttl", duration(), default="10s"),
+        Field("fill_deadline", duration(positive=True), default="60s"),
     ),
+    checks=(_deadline_outlasts_an_attempt,),
 )
 
 CACHE = Section(

@@ -101,6 +101,7 @@ class UpstreamSettings:
     retries: int
     backoff: float
     negative_ttl: float
+    fill_deadline: float
 
 
 @dataclass(frozen=True)

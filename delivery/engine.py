@@ -45,6 +45,7 @@ def make_upstream(settings: Settings, metrics: DeliveryMetrics) -> Upstream:
                 backoff=up.backoff,
                 connect_timeout=up.connect_timeout,
                 read_timeout=up.read_timeout,
+                fill_deadline=up.fill_deadline,
             ),
             metrics=metrics,
         )

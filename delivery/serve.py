@@ -370,4 +370,5 @@ _REASONS = {
     416: "range not satisfiable",
     502: "upstream error",
     503: "upstream unavailable, retry later",
+    504: "upstream timed out, retry later",
 }
