@@ -81,7 +81,13 @@ def delivery_context(
             clock=clock,
         )
         await loop.run_in_executor(None, store.scan)
-        fills = FillManager(store, upstream, metrics, negative_ttl=settings.upstream.negative_ttl)
+        fills = FillManager(
+            store,
+            upstream,
+            metrics,
+            negative_ttl=settings.upstream.negative_ttl,
+            fill_deadline=settings.upstream.fill_deadline,
+        )
         app[DELIVERY] = Delivery(store, fills, metrics, cache_control, prefixes=prefixes)
         housekeeping = asyncio.create_task(_housekeeping(store), name="store housekeeping")
         log.info(
