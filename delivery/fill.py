@@ -111,10 +111,13 @@ class Fill:
         """True when the body goes to the waiters from memory only, from its first byte."""
         return self.relay.started and self.disk_end is None
 
-    def seat(self) -> Seat:
-        """A place for one more waiter (``FillManager.join``); close it when done."""
+    def seat(self, *, started_it: bool = False) -> Seat:
+        """A place for one more waiter (``FillManager.join``); close it when done.
+
+        ``started_it``: this waiter's request is the one that started the fill.
+        """
         seat = self.relay.seat()
-        if self._first is None:
+        if started_it:
             self._first = seat
         return seat
 
@@ -293,8 +296,9 @@ class FillManager:
         Close the seat when the answer is written: a fill that streams from memory
         keeps its window for open seats, and stops once none is left.
         """
+        started_it = key not in self._fills
         fill = self.start(key)
-        return fill, fill.seat()
+        return fill, fill.seat(started_it=started_it)
 
     def waiters(self, key: str) -> int:
         """How many requests wait on the fill of ``key`` now (0 when none runs)."""

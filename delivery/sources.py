@@ -163,7 +163,7 @@ class RelaySource:
         if length == 0:
             return status.joined(self.fill.collapsed(self.seat) or None)
         if self.seat.detached is not None or not relay.holds(start):
-            self._alone = "behind"
+            self._alone = self.seat.detached or "behind"
         elif start > relay.head + FOLLOW_WINDOW:
             self._alone = "ahead"
         else:

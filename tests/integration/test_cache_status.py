@@ -100,6 +100,31 @@ async def test_requests_that_join_a_fill_say_collapsed(
     ]
 
 
+async def test_a_request_that_joins_a_prefetch_says_collapsed(
+    aiohttp_server, bucket: Bucket, tmp_path, session, s3: LocalS3
+) -> None:
+    bucket.put(KEY, BODY)
+    release = threading.Event()
+    s3.intercept = pausing(f"/{bucket.name}/{KEY}", BODY, at=1000, release=release)
+    try:
+        origin = await start_origin(
+            aiohttp_server,
+            origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path),
+        )
+        async with session.post(
+            origin.admin_url("/admin/prefetch"), json={"keys": [KEY]}, headers=origin.auth
+        ) as resp:
+            assert (await resp.json())["started"] == [KEY]
+        async with session.get(origin.url(KEY)) as resp:
+            release.set()
+            assert resp.headers["Cache-Status"] == "castedge; fwd=miss; stored; collapsed"
+            assert await resp.read() == BODY
+    finally:
+        release.set()
+        s3.intercept = None
+    assert bucket.gets(KEY) == 1
+
+
 async def test_an_object_the_store_cannot_keep_says_why(
     aiohttp_server, bucket: Bucket, tmp_path, session
 ) -> None:
