@@ -86,6 +86,17 @@ def _one_location(storage: StorageSettings) -> None:
         raise Invalid("expected false: only an S3 bucket is listed", ("list_keys",))
 
 
+def _deadline_outlasts_an_attempt(upstream: UpstreamSettings) -> None:
+    # One attempt may take read_timeout before it fails; a deadline shorter than that
+    # would cut the first attempt at a stall the read timeout was meant to judge.
+    if upstream.fill_deadline < upstream.read_timeout:
+        raise Invalid(
+            f"expected at least read_timeout ({upstream.read_timeout:g} s), "
+            f"got {upstream.fill_deadline:g} s",
+            ("fill_deadline",),
+        )
+
+
 def _low_below_high(cache: CacheSettings) -> None:
     if not cache.low_watermark < cache.high_watermark:
         raise Invalid(
@@ -291,11 +302,13 @@ UPSTREAM = Section(
         Field("retries", integer(0, 20), default=4),
         Field("backoff", duration(), default="200ms"),
         Field("negative_ttl", duration(), default="10s"),
+        Field("fill_deadline", duration(positive=True), default="60s"),
         # A podcast app or a player misses at most a few objects a second; a release's
         # stampede is one fill that the others join, which is never counted.
         Field("max_miss_rate", optional(number(0, 1_000_000, above_lowest=True)), default=20),
         Field("miss_burst", integer(1, 1_000_000), default=200),
     ),
+    checks=(_deadline_outlasts_an_attempt,),
 )
 
 CACHE = Section(

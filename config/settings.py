@@ -104,6 +104,7 @@ class UpstreamSettings:
     retries: int
     backoff: float
     negative_ttl: float
+    fill_deadline: float
     #: Misses one client address may send to the upstream a second (None: no limit),
     #: and at once.
     max_miss_rate: float | None = 20.0

@@ -47,6 +47,7 @@ def make_upstream(settings: Settings, metrics: DeliveryMetrics) -> Upstream:
                 backoff=up.backoff,
                 connect_timeout=up.connect_timeout,
                 read_timeout=up.read_timeout,
+                fill_deadline=up.fill_deadline,
             ),
             metrics=metrics,
         )
@@ -82,7 +83,13 @@ def delivery_context(
             clock=clock,
         )
         await loop.run_in_executor(None, store.scan)
-        fills = FillManager(store, upstream, metrics, negative_ttl=settings.upstream.negative_ttl)
+        fills = FillManager(
+            store,
+            upstream,
+            metrics,
+            negative_ttl=settings.upstream.negative_ttl,
+            fill_deadline=settings.upstream.fill_deadline,
+        )
         gate, listing = miss_gate(settings, metrics, role=role, prefixes=prefixes)
         app[DELIVERY] = Delivery(
             store, fills, metrics, cache_control, prefixes=prefixes, admit_miss=gate

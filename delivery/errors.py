@@ -11,6 +11,7 @@ The tree::
     └── UpstreamError          502 the upstream failed in a way retrying did not mend
         ├── ObjectNotFound     404 the upstream has no such object
         ├── UpstreamUnavailable 503 the upstream cannot be reached; carries .retry_after
+        │   └── UpstreamTimeout 504 ... within upstream.fill_deadline; carries .seconds
         ├── UpstreamChanged    502 the object changed while it was being read (ETag moved)
         └── FillFailed         502 a fill could not complete; carries .reason
             └── DiskFailed     502 ... because the local disk failed (waiters fall back to S3)
@@ -37,6 +38,7 @@ __all__ = [
     "TooManyMisses",
     "UpstreamChanged",
     "UpstreamError",
+    "UpstreamTimeout",
     "UpstreamUnavailable",
 ]
 
@@ -139,6 +141,23 @@ class UpstreamUnavailable(UpstreamError):
         self.detail = detail
         self.retry_after = retry_after
         super().__init__(f"upstream unavailable: {detail}")
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    """Signals a fetch that spent its whole ``upstream.fill_deadline`` waiting on storage.
+
+    A gateway that got no timely answer from the server it needed says 504.
+    https://www.rfc-editor.org/rfc/rfc9110#section-15.6.5
+    """
+
+    status_hint: ClassVar[int] = 504
+
+    def __init__(self, detail: str, *, seconds: float, retry_after: int = 10) -> None:
+        self.seconds = seconds
+        super().__init__(
+            f"{detail}: no answer within the fill deadline of {seconds:g} s",
+            retry_after=retry_after,
+        )
 
 
 class UpstreamChanged(UpstreamError):

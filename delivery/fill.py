@@ -1,12 +1,20 @@
 """Single-flight fills: one upstream GET per missing object, streamed to every waiter.
 
 The first request for a missing key starts a ``Fill``; every request for the same key
-while it runs joins it. The fill writes the object into a temporary file and
-announces its progress; waiters send from that file (zero-copy) up to what has been
-written, so the first byte does not wait for the last. Only a fill whose byte count
-and MD5 (where the ETag is one) check out, and which reached the disk (fsync), is
-published; otherwise the temporary file is removed and waiters are cut short, so
-their clients know to retry.
+while it runs joins it (``FillManager.join``, which gives it a ``Seat``). The fill
+writes the object into a temporary file and announces its progress; waiters send
+from that file (zero-copy) up to what has been written, so the first byte does not
+wait for the last. Only a fill whose byte count and MD5 (where the ETag is one) check
+out, and which reached the disk (fsync), is published; otherwise the temporary file
+is removed and waiters are cut short, so their clients know to retry.
+
+A fill that cannot keep the object (too large for the cache, no room on the disk, the
+disk failed before or during the fill) still makes one GET: the body it opened goes to
+its waiters through a ``relay.Relay``, a bounded window in memory, checked the same
+way before the last byte is let out. A fill nobody reads any more stops there.
+
+Every attempt of a fill shares one ``Patience`` (``upstream.fill_deadline``), so a
+silent upstream releases its waiters within that time, whatever the retries.
 """
 
 from __future__ import annotations
@@ -19,16 +27,25 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .errors import CorruptObject, DeliveryError, DiskFailed, FillFailed, ObjectNotFound
+from .errors import (
+    CorruptObject,
+    DeliveryError,
+    DiskFailed,
+    FillFailed,
+    ObjectNotFound,
+    UpstreamTimeout,
+)
 from .metrics import DeliveryMetrics
 from .objectfile import HEADER_ALIGN, ObjectMeta, decode_header, encode_header
+from .patience import Patience
+from .relay import LAG_GRACE, STREAM_WINDOW, Relay, Seat
 from .store import DiskStore, TempObject
 from .upstream import Upstream, UpstreamBody, md5_of_etag
 
-__all__ = ["Fill", "FillManager"]
+__all__ = ["Fill", "FillManager", "MovedToMemory"]
 
 log = logging.getLogger("castedge.fill")
 
@@ -39,20 +56,45 @@ NEGATIVE_ENTRIES = 10_000
 FOLLOW_POLL = 0.01
 
 
-class Fill:
-    """One object on its way from the upstream into the store."""
+class MovedToMemory(Exception):
+    """The fill's disk failed at byte ``pos``: the rest of the body is on its relay."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, pos: int) -> None:
+        super().__init__(f"the fill moved to memory at byte {pos}")
+        self.pos = pos
+
+
+class Fill:
+    """One object on its way from the upstream into the store (or, failing that, memory)."""
+
+    def __init__(
+        self,
+        key: str,
+        patience: Patience,
+        *,
+        window: int = STREAM_WINDOW,
+        grace: float = LAG_GRACE,
+    ) -> None:
         loop = asyncio.get_running_loop()
         self.key = key
+        self.patience = patience
         self.meta_ready: asyncio.Future[ObjectMeta] = loop.create_future()
         self.completed: asyncio.Future[None] = loop.create_future()
         self.cacheable = True
+        #: Why the object is not kept (``too-large``, ``no-space``, ``disk-failed``).
+        self.uncached: str | None = None
+        #: Another worker process fills it; this one streams from that fill's file.
+        self.followed = False
         self.fd = -1
         self.body_offset = 0
         self.size = 0
         self.written = 0
+        #: Where the file stops when the disk failed midway; the rest is on the relay.
+        self.disk_end: int | None = None
         self.error: BaseException | None = None
+        #: Every waiter's seat; the body goes through it when there is no file to share.
+        self.relay = Relay(window=window, grace=grace, clock=loop.time)
+        self._first: Seat | None = None
         self._progress = asyncio.Event()
         # Nobody may be waiting on these; retrieving the exception keeps asyncio from
         # logging "exception was never retrieved" for them.
@@ -63,6 +105,25 @@ class Fill:
     def done(self) -> bool:
         """True once the fill has published its object or failed."""
         return self.completed.done()
+
+    @property
+    def streaming(self) -> bool:
+        """True when the body goes to the waiters from memory only, from its first byte."""
+        return self.relay.started and self.disk_end is None
+
+    def seat(self, *, started_it: bool = False) -> Seat:
+        """A place for one more waiter (``FillManager.join``); close it when done.
+
+        ``started_it``: this waiter's request is the one that started the fill.
+        """
+        seat = self.relay.seat()
+        if started_it:
+            self._first = seat
+        return seat
+
+    def collapsed(self, seat: Seat) -> bool:
+        """Whether the waiter on ``seat`` shares a fetch someone else started."""
+        return self.followed or seat is not self._first
 
     async def meta(self) -> ObjectMeta:
         """The object's metadata, as soon as the upstream's headers arrive."""
@@ -80,6 +141,11 @@ class Fill:
         client complete. Raises the fill's error when it failed before ``pos``.
         """
         while True:
+            if self.disk_end is not None:
+                # The disk failed: the file holds what it held; the rest is on the relay.
+                if pos >= self.disk_end:
+                    raise MovedToMemory(self.disk_end)
+                return self.disk_end
             ok = self.done and self.error is None
             visible = self.written if ok else min(self.written, self.size - 1)
             if visible > pos or self.done:
@@ -90,6 +156,14 @@ class Fill:
             raise self.error
         return visible
 
+    def _move_to_memory(self, pos: int) -> None:
+        """The disk failed after ``pos`` bytes: the relay takes the body from there."""
+        self.cacheable = False
+        self.uncached = "disk-failed"
+        self.relay.begin(pos, self.size)
+        self.disk_end = pos
+        self._advance(self.written)
+
     def _advance(self, written: int) -> None:
         self.written = written
         event, self._progress = self._progress, asyncio.Event()
@@ -99,6 +173,8 @@ class Fill:
         self.error = error
         if not self.meta_ready.done():
             self.meta_ready.set_exception(error or FillFailed(self.key, "no metadata"))
+        if self.relay.started and not self.relay.done:
+            self.relay.finish(error)
         if error is None:
             self.completed.set_result(None)
         else:
@@ -128,7 +204,30 @@ def _write_chunk(fd: int, data: bytes, offset: int, md5: Any) -> None:
         view = view[n:]
         offset += n
     if md5 is not None:
+        # Here, in the executor, rather than on the event loop: hashlib lets go of the
+        # GIL for large buffers. Only once the chunk is on disk, so a write that fails
+        # leaves the digest at the bytes the file holds.
         md5.update(data)
+
+
+def _md5_for(meta: ObjectMeta) -> Any:
+    """A running MD5 when the ETag is one to check the body against, else None."""
+    return hashlib.md5(usedforsecurity=False) if md5_of_etag(meta.etag) else None
+
+
+def _check_body(key: str, meta: ObjectMeta, received: int, md5: Any) -> None:
+    """Raise FillFailed unless the body was whole and its MD5 matches the ETag."""
+    if received != meta.size:
+        raise FillFailed(key, f"upstream sent {received} of {meta.size} bytes")
+    expected = md5_of_etag(meta.etag)
+    if md5 is not None and md5.hexdigest() != expected:
+        raise FillFailed(key, f"MD5 {md5.hexdigest()} does not match ETag {meta.etag}")
+
+
+async def _starting_with(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 class FillManager:
@@ -141,14 +240,21 @@ class FillManager:
         metrics: DeliveryMetrics,
         *,
         negative_ttl: float = 10.0,
-        stall_timeout: float = 30.0,
+        fill_deadline: float = 60.0,
+        stream_window: int = STREAM_WINDOW,
+        lag_grace: float = LAG_GRACE,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.upstream = upstream
         self._metrics = metrics
         self._negative_ttl = negative_ttl
-        self._stall_timeout = stall_timeout
+        self._fill_deadline = fill_deadline
+        # The worker it follows gives up within its own fill deadline; waiting a little
+        # longer than that for it never cuts a fill that is still allowed to go on.
+        self._stall_timeout = fill_deadline + 1.0
+        self._stream_window = stream_window
+        self._lag_grace = lag_grace
         self._monotonic = monotonic
         self._fills: dict[str, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -176,14 +282,37 @@ class FillManager:
         return key in self._fills
 
     def start(self, key: str) -> Fill:
-        """Join the fill of ``key``, starting one if none runs."""
+        """The fill of ``key``, started if none runs (a prefetch: nobody waits on its body)."""
         fill = self._fills.get(key)
         if fill is None:
-            fill = self._fills[key] = Fill(key)
+            patience = Patience(self._fill_deadline)
+            fill = self._fills[key] = Fill(
+                key, patience, window=self._stream_window, grace=self._lag_grace
+            )
             task = asyncio.create_task(self._run(fill), name=f"fill {key}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return fill
+
+    def join(self, key: str) -> tuple[Fill, Seat]:
+        """Join the fill of ``key`` (starting one if none runs) as a waiter for its body.
+
+        Close the seat when the answer is written: a fill that streams from memory
+        keeps its window for open seats, and stops once none is left.
+        """
+        started_it = key not in self._fills
+        fill = self.start(key)
+        return fill, fill.seat(started_it=started_it)
+
+    def waiters(self, key: str) -> int:
+        """How many requests wait on the fill of ``key`` now (0 when none runs)."""
+        fill = self._fills.get(key)
+        return len(fill.relay) if fill is not None else 0
+
+    def _retire(self, fill: Fill) -> None:
+        """Take ``fill`` off the table: the next request for its key starts another."""
+        if self._fills.get(fill.key) is fill:
+            del self._fills[fill.key]
 
     async def close(self) -> None:
         """Stop every fill (shutdown); their temporary files are removed."""
@@ -222,8 +351,7 @@ class FillManager:
             self._metrics.upstream_fetch_seconds.labels(service, outcome).observe(
                 self._monotonic() - started
             )
-            if self._fills.get(fill.key) is fill:
-                del self._fills[fill.key]
+            self._retire(fill)
 
     async def _fetch(self, fill: Fill) -> str:
         loop = asyncio.get_running_loop()
@@ -238,10 +366,14 @@ class FillManager:
                 else:
                     if temp is None:
                         # Another worker process fills it: stream from its file.
+                        began = self._monotonic()
                         outcome = await self._follow(fill)
                         if outcome is not None:
                             return outcome
-                        continue  # it gave up before the first byte: try ourselves
+                        # It gave up before the first byte: try ourselves, with the
+                        # patience that waiting for it left.
+                        fill.patience.lose(self._monotonic() - began)
+                        continue
                     if self._adopt_published(fill):
                         await loop.run_in_executor(None, self._give_up, temp)
                         return "cached"
@@ -267,33 +399,51 @@ class FillManager:
     async def _lead(self, fill: Fill, temp: TempObject | None) -> str:
         loop = asyncio.get_running_loop()
         try:
-            body = await self.upstream.open(fill.key)
+            if fill.patience.exhausted:
+                raise UpstreamTimeout(f"fetching {fill.key!r}", seconds=fill.patience.limit)
+            body = await self.upstream.open(fill.key, patience=fill.patience)
         except BaseException:
             if temp is not None:
                 await loop.run_in_executor(None, self._give_up, temp)
             raise
         try:
-            if temp is not None and not await self._start_file(temp, body.meta):
+            meta = body.meta
+            if temp is not None and not await self._start_file(temp, meta):
                 temp = None
+                fill.uncached = self._why_not(meta)
             if temp is None:
                 fill.cacheable = False
-                fill.meta_ready.set_result(body.meta)
+                fill.uncached = fill.uncached or "disk-failed"
+                fill.size = meta.size
+                fill.relay.begin(0, meta.size)
+                fill.meta_ready.set_result(meta)
+                await self._relay(fill, meta, body.chunks(), 0, _md5_for(meta))
                 return "uncacheable"
             try:
-                await self._fill_file(fill, body, temp)
+                return await self._fill_file(fill, body, temp)
             except BaseException:
-                self.store.finish(temp)
-                with contextlib.suppress(OSError):
-                    self.store.discard(temp)
+                if fill.disk_end is None:  # else dropped when the disk failed
+                    self._drop_file(temp)
                 raise
             finally:
                 # Waiters check ``fd`` before dup'ing it; after this they find the
                 # published object in the store (or the fill's error) instead.
                 fill.fd = -1
                 os.close(temp.fd)
-            return "cached"
         finally:
             await body.close()
+
+    def _why_not(self, meta: ObjectMeta) -> str:
+        """Why the store would not take an object: its size, the disk's room, or the disk."""
+        if not self.store.healthy:
+            return "disk-failed"
+        return "too-large" if meta.size > self.store.max_size else "no-space"
+
+    def _drop_file(self, temp: TempObject) -> None:
+        """Release an unpublished fill's reservation and remove its file (cheap)."""
+        self.store.finish(temp)
+        with contextlib.suppress(OSError):
+            self.store.discard(temp)
 
     async def _start_file(self, temp: TempObject, meta: ObjectMeta) -> bool:
         """Reserve room and write the header; False gives the file up (stream uncached)."""
@@ -334,6 +484,7 @@ class FillManager:
                 raise FillFailed(fill.key, "the worker filling it wrote nothing")
             await asyncio.sleep(FOLLOW_POLL)
         fill.fd, fill.body_offset, fill.size = fd, body_offset, meta.size
+        fill.followed = True
         fill.meta_ready.set_result(meta)
         final = store.path_for(fill.key)
         last_change = self._monotonic()
@@ -359,31 +510,39 @@ class FillManager:
             fill.fd = -1
             os.close(fd)
 
-    async def _fill_file(self, fill: Fill, body: UpstreamBody, temp: TempObject) -> None:
+    async def _fill_file(self, fill: Fill, body: UpstreamBody, temp: TempObject) -> str:
         loop = asyncio.get_running_loop()
         meta = body.meta
         header_size = len(encode_header(meta))
-        expected_md5 = md5_of_etag(meta.etag)
-        md5 = hashlib.md5(usedforsecurity=False) if expected_md5 else None
+        md5 = _md5_for(meta)
         fill.fd = temp.fd
         fill.body_offset = header_size
         fill.size = meta.size
         fill.meta_ready.set_result(meta)
         pos = 0
-        async for chunk in body.chunks():
+        chunks = body.chunks()
+        async for chunk in chunks:
             try:
                 await loop.run_in_executor(
                     None, _write_chunk, temp.fd, chunk, header_size + pos, md5
                 )
             except OSError as exc:
                 self.store.mark_failed(exc, "write")
-                raise DiskFailed(fill.key, f"disk: {exc}") from exc
+                # The disk gave up, the upstream did not: the waiters get the rest of this
+                # same body from memory instead of a GET each.
+                log.warning(
+                    "disk failed filling %r at byte %d (%s); streaming the rest", fill.key, pos, exc
+                )
+                # Unlocked and unlinked now, so a worker following this file stops at once.
+                self._drop_file(temp)
+                with contextlib.suppress(OSError):
+                    fcntl.flock(temp.fd, fcntl.LOCK_UN)
+                fill._move_to_memory(pos)
+                await self._relay(fill, meta, _starting_with(chunk, chunks), pos, md5)
+                return "uncacheable"
             pos += len(chunk)
             fill._advance(pos)
-        if pos != meta.size:
-            raise FillFailed(fill.key, f"upstream sent {pos} of {meta.size} bytes")
-        if md5 is not None and md5.hexdigest() != expected_md5:
-            raise FillFailed(fill.key, f"MD5 {md5.hexdigest()} does not match ETag {meta.etag}")
+        _check_body(fill.key, meta, pos, md5)
         try:
             await loop.run_in_executor(None, os.fsync, temp.fd)
             await self.store.publish(temp, meta)
@@ -391,3 +550,31 @@ class FillManager:
             self.store.mark_failed(exc, "publish")
             raise DiskFailed(fill.key, f"disk: {exc}") from exc
         self.store.published(temp, meta)
+        return "cached"
+
+    async def _relay(
+        self,
+        fill: Fill,
+        meta: ObjectMeta,
+        chunks: AsyncIterator[bytes],
+        pos: int,
+        md5: Any,
+    ) -> None:
+        """Pass the body from ``pos`` on through the fill's relay to whoever reads it."""
+        relay = fill.relay
+        if not len(relay):
+            # Nobody waits for the body (a prefetch, or HEADs): no reason to read it.
+            self._retire(fill)
+            relay.finish(FillFailed(fill.key, "nobody left to read it"))
+            return
+        async for chunk in chunks:
+            if md5 is not None:
+                md5.update(chunk)
+            pos += len(chunk)
+            if not await relay.put(chunk):
+                # Every reader left: stop reading. Off the table at once, so a request
+                # that comes now starts a fill of its own instead of joining this one.
+                self._retire(fill)
+                relay.finish(FillFailed(fill.key, "nobody left to read it"))
+                return
+        _check_body(fill.key, meta, pos, md5)

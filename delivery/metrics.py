@@ -46,6 +46,15 @@ class DeliveryMetrics:
             ["service", "kind"],
             registry=r,
         )
+        self.solo_gets = Counter(
+            "castedge_solo_gets",
+            "Upstream GETs a request made by itself while a fill of the same object ran, by "
+            "reason: ahead (its range starts far past the fill), behind (the bytes it needs "
+            "had left the shared stream's memory), slow (it held a shared stream back too "
+            "long), disk (the disk failed under the file it was sending).",
+            ["service", "reason"],
+            registry=r,
+        )
         self.fills_in_progress = Gauge(
             "castedge_fills_in_progress",
             "Objects being fetched into the cache now.",
@@ -128,6 +137,10 @@ class DeliveryMetrics:
         child.inc()
         if sent:
             self._sent.inc(sent)
+
+    def solo(self, reason: str) -> None:
+        """Count one GET a request made outside the fill it found (see ``solo_gets``)."""
+        self.solo_gets.labels(self.service, reason).inc()
 
     def lookup(self, result: str) -> None:
         """Count one cache lookup: hit, miss, stream or negative."""

@@ -1,13 +1,13 @@
 """The aiohttp adapter: answer GET/HEAD for one object key from the store or a fill.
 
-The pure ``conditional.decide`` says what to send; this module only finds the bytes
-(a hit, a fill in progress, or the upstream directly when the store cannot take the
-object) and writes them.
+The pure ``conditional.decide`` says what to send; a ``sources.Source`` says where the
+bytes come from (a hit, a fill's file, a fill's relay when the store cannot keep the
+object, or now and then a GET of the request's own) and this module writes them,
+with a ``Cache-Status`` header (RFC 9211) saying which it was.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -16,31 +16,26 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .byte_range import ByteRange
+from .cachestatus import NEGATIVE, CacheStatus
 from .conditional import Decision, Serve, Validators, decide, format_http_date
 from .errors import (
     DeliveryError,
-    DiskFailed,
     ObjectNotFound,
     RangeNotSatisfiable,
     TooManyMisses,
     UpstreamUnavailable,
 )
-from .fill import Fill, FillManager
+from .fill import FillManager
 from .keys import RESERVED_PREFIX
 from .metrics import DeliveryMetrics
 from .objectfile import ObjectMeta
-from .sendfile import SMALL_BODY, BodyCutShort, send_range
+from .sendfile import SMALL_BODY, BodyCutShort
+from .sources import FileSource, FillSource, RelaySource, Solo, Source
 from .store import DiskStore
 
 __all__ = ["Delivery", "MediaResponse", "OnResponse", "SmallMediaResponse", "error_response"]
 
 log = logging.getLogger("castedge.serve")
-
-#: A range that starts no further than this past what a fill has written waits for
-#: the fill; beyond it the range is fetched from the upstream by itself, so a player
-#: seeking to minute 50 of a file still arriving does not wait for minutes 1-49.
-FOLLOW_WINDOW = 4 * 1024 * 1024
 
 
 class MediaResponse(web.StreamResponse):
@@ -113,15 +108,22 @@ class Delivery:
         """
         extra = dict(headers or {})
         extra.setdefault("Cache-Control", self.cache_control)
+        # What an error answer says of the cache's part (empty: one it made up itself).
+        found: list[CacheStatus] = []
         try:
             if not self.serves(key):
                 # Another role's folder (the edge's paid video on an origin, say), or
                 # the fleet's own files: as absent as a key the bucket does not hold,
                 # and never fetched.
                 raise ObjectNotFound(key)
-            return await self._serve(request, key, extra, on_response)
+            return await self._serve(request, key, extra, on_response, found)
         except DeliveryError as exc:
-            return error_response(exc, extra)
+            resp = error_response(exc, extra)
+            if found and resp.status == 404:
+                # Storage's own answer (or a remembered one), not one castedge made up.
+                # https://www.rfc-editor.org/rfc/rfc9211#section-2
+                resp.headers["Cache-Status"] = str(found[-1])
+            return resp
 
     async def _serve(
         self,
@@ -129,26 +131,27 @@ class Delivery:
         key: str,
         extra: dict[str, str],
         on_response: OnResponse | None,
+        found: list[CacheStatus],
     ) -> web.StreamResponse:
         store = self.store
         for _ in range(3):
             handle = store.lookup(key)
             if handle is not None:
                 self.metrics.lookup("hit")
-                where = (handle.fd, handle.body_offset)
                 try:
                     return await self._answer(
                         request,
                         handle.meta,
                         extra,
-                        self._file_body(*where),
-                        small=where,
+                        FileSource(handle.fd, handle.body_offset),
+                        small=(handle.fd, handle.body_offset),
                         on_response=on_response,
                     )
                 finally:
                     store.release(handle)
             if self.fills.known_missing(key):
                 self.metrics.lookup("negative")
+                found.append(NEGATIVE)
                 raise ObjectNotFound(key)
             if not store.healthy and self.on_degraded_miss is not None:
                 return await self.on_degraded_miss(request, key)
@@ -156,98 +159,37 @@ class Delivery:
                 refusal = self.admit_miss(request, key)
                 if refusal is not None:
                     raise refusal
-            fill = self.fills.start(key)
-            meta = await fill.meta()
-            if not fill.cacheable and not store.healthy and self.on_degraded_miss is not None:
-                return await self.on_degraded_miss(request, key)
-            if not fill.cacheable:
-                self.metrics.lookup("stream")
-                return await self._answer(
-                    request, meta, extra, self._upstream_body(key, meta), on_response=on_response
-                )
-            fd = fill.open_reader()
-            if fd is None:
-                # Finished between our lookup and now: a hit on the next turn, or its error.
-                if fill.error is not None:
-                    raise fill.error
-                continue
-            self.metrics.lookup("miss")
+            fill, seat = self.fills.join(key)
             try:
-                return await self._answer(
-                    request, meta, extra, self._fill_body(fill, fd), on_response=on_response
-                )
-            finally:
-                os.close(fd)
-        raise UpstreamUnavailable(f"object {key!r} kept changing while being served")
-
-    # -- bodies: each writes bytes [start, start+length) of the object -----------
-
-    def _file_body(self, fd: int, body_offset: int) -> _BodyWriter:
-        async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
-            transport = _transport(request)
-            await send_range(
-                transport,
-                fd,
-                body_offset + start,
-                length,
-                on_sent=resp.count,
-                on_reset=resp.received_from(resp.sent),
-                write=resp.write,
-            )
-
-        return write
-
-    def _fill_body(self, fill: Fill, fd: int) -> _BodyWriter:
-        async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
-            if start > fill.written + FOLLOW_WINDOW:
-                meta = await fill.meta()
-                await self._upstream_body(fill.key, meta)(resp, request, start, length)
-                return
-
-            async def readable(sent: int) -> int:
-                return await fill.readable(start + sent) - start
-
-            transport = _transport(request)
-            try:
-                await send_range(
-                    transport,
-                    fd,
-                    fill.body_offset + start,
-                    length,
-                    available=readable,
-                    on_sent=resp.count,
-                    on_reset=resp.received_from(resp.sent),
-                    write=resp.write,
-                )
-            except BodyCutShort as exc:
-                if not isinstance(exc.__cause__, DiskFailed):
+                try:
+                    meta = await fill.meta()
+                except ObjectNotFound:
+                    status = CacheStatus(fwd="miss", fwd_status=404)
+                    found.append(status.joined(fill.collapsed(seat) or None))
                     raise
-                # Our disk failed, not the upstream: fetch the rest from it directly,
-                # and the client never notices.
-                meta = await fill.meta()
-                rest = self._upstream_body(fill.key, meta)
-                await rest(resp, request, start + exc.sent, length - exc.sent)
-
-        return write
-
-    def _upstream_body(self, key: str, meta: ObjectMeta) -> _BodyWriter:
-        async def write(resp: MediaResponse, request: web.Request, start: int, length: int) -> None:
-            body = await self.fills.upstream.open(key, ByteRange(start, start + length - 1))
-            if body.meta.etag != meta.etag:
-                await body.close()
-                raise BodyCutShort(0, length)
-            sent = 0
-            try:
-                async for chunk in body.chunks():
-                    await resp.write(chunk)
-                    sent += len(chunk)
-                    resp.sent += len(chunk)
+                if not fill.cacheable and not store.healthy and self.on_degraded_miss is not None:
+                    return await self.on_degraded_miss(request, key)
+                solo = Solo(self.fills.upstream, meta, self.metrics)
+                if fill.streaming:
+                    self.metrics.lookup("stream")
+                    return await self._answer(
+                        request, meta, extra, RelaySource(fill, seat, solo), on_response=on_response
+                    )
+                fd = fill.open_reader()
+                if fd is None:
+                    # Done between our lookup and now: a hit on the next turn, or its error.
+                    if fill.error is not None:
+                        raise fill.error
+                    continue
+                self.metrics.lookup("miss")
+                try:
+                    source = FillSource(fill, fd, seat, solo)
+                    return await self._answer(request, meta, extra, source, on_response=on_response)
+                finally:
+                    os.close(fd)
             finally:
-                await body.close()
-            if sent < length:
-                raise BodyCutShort(sent, length)
-
-        return write
+                seat.close()
+        raise UpstreamUnavailable(f"object {key!r} kept changing while being served")
 
     # -- the answer ----------------------------------------------------------------
 
@@ -256,7 +198,7 @@ class Delivery:
         request: web.Request,
         meta: ObjectMeta,
         extra: dict[str, str],
-        body: _BodyWriter,
+        source: Source,
         *,
         small: tuple[int, int] | None = None,
         on_response: OnResponse | None = None,
@@ -279,6 +221,8 @@ class Delivery:
         headers["Last-Modified"] = format_http_date(meta.last_modified)
         headers["Accept-Ranges"] = "bytes"
         start, length = _span(decision, meta.size)
+        # https://www.rfc-editor.org/rfc/rfc9211: how this cache came by the response.
+        headers["Cache-Status"] = str(source.plan(start, length if request.method == "GET" else 0))
         status = _STATUS[decision.serve]
         if decision.serve is Serve.UNSATISFIABLE:
             headers["Content-Range"] = RangeNotSatisfiable(meta.size).content_range
@@ -305,7 +249,7 @@ class Delivery:
         await resp.prepare(request)
         if request.method == "GET" and length > 0:
             try:
-                await body(resp, request, start, length)
+                await source.write(resp, request, start, length)
             except (BodyCutShort, DeliveryError) as exc:
                 # Headers promised `length` bytes: closing short is how the client
                 # learns the copy is incomplete and retries.
@@ -320,8 +264,6 @@ class Delivery:
         await resp.write_eof()
         return resp
 
-
-_BodyWriter = Callable[[MediaResponse, web.Request, int, int], Awaitable[None]]
 
 #: Told of an object's response before its body is written (see ``Delivery.serve``).
 OnResponse = Callable[[web.StreamResponse], None]
@@ -341,13 +283,6 @@ def _span(decision: Decision, size: int) -> tuple[int, int]:
     if decision.serve is Serve.PARTIAL and decision.byte_range is not None:
         return decision.byte_range.start, decision.byte_range.length
     return 0, 0
-
-
-def _transport(request: web.Request) -> asyncio.Transport:
-    transport = request.transport
-    if transport is None or transport.is_closing():
-        raise ConnectionResetError("client went away")
-    return transport
 
 
 def _abort(request: web.Request) -> None:
@@ -379,4 +314,5 @@ _REASONS = {
     416: "range not satisfiable",
     502: "upstream error",
     503: "upstream unavailable, retry later",
+    504: "upstream timed out, retry later",
 }

@@ -4,7 +4,10 @@
 body chunks. Failures are retried with exponential backoff and full jitter on
 connection errors, timeouts, 5xx and ``SlowDown``; a body that breaks off midway is
 resumed with a ranged GET pinned to the same ETag (``If-Match``), which the SDK's own
-retries do not do. botocore and aiohttp errors are converted here and never leak.
+retries do not do. All the attempts of one fetch share one ``Patience``
+(``upstream.fill_deadline``): when storage keeps a fetch waiting that long in all, it
+fails with ``UpstreamTimeout`` whatever retries are left. botocore and aiohttp errors
+are converted here and never leak.
 
 The event loop never blocks on boto3: it only presigns URLs (in an executor, since a
 credential refresh may touch the network) and the bytes travel over aiohttp.
@@ -35,12 +38,14 @@ from .errors import (
     RangeNotSatisfiable,
     UpstreamChanged,
     UpstreamError,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from .keys import is_within
 from .mediatypes import content_type_for
 from .metrics import DeliveryMetrics
 from .objectfile import ObjectMeta
+from .patience import Patience
 
 __all__ = [
     "DirectoryUpstream",
@@ -81,6 +86,8 @@ class RetryPolicy:
     backoff: float = 0.2
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    #: Seconds one fetch may wait on storage in all its attempts (see ``Patience``).
+    fill_deadline: float = 60.0
 
 
 class UpstreamBody(Protocol):
@@ -102,7 +109,15 @@ class Upstream(Protocol):
 
     async def close(self) -> None: ...
 
-    async def open(self, key: str, byte_range: ByteRange | None = None) -> UpstreamBody: ...
+    async def open(
+        self, key: str, byte_range: ByteRange | None = None, *, patience: Patience | None = None
+    ) -> UpstreamBody:
+        """The object's metadata and a body for ``byte_range`` (all of it when None).
+
+        ``patience`` is the fetch's budget for waiting, shared by its resumes; a new
+        one of ``fill_deadline`` when None.
+        """
+        ...
 
     def describe(self) -> str: ...
 
@@ -119,6 +134,7 @@ class _S3Body:
         start: int,
         end: int,
         response: aiohttp.ClientResponse,
+        patience: Patience,
     ) -> None:
         self.meta = meta
         self.start = start
@@ -126,6 +142,7 @@ class _S3Body:
         self._upstream = upstream
         self._key = key
         self._response: aiohttp.ClientResponse | None = response
+        self._patience = patience
 
     async def chunks(self) -> AsyncIterator[bytes]:
         try:
@@ -135,28 +152,43 @@ class _S3Body:
             await self.close()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        patience = self._patience
         pos = self.start
         failures = 0
         while pos <= self.end:
             response = self._response
             if response is None:
-                response = await self._upstream._resume(self._key, self.meta, pos, self.end)
+                response = await self._upstream._resume(
+                    self._key, self.meta, pos, self.end, patience
+                )
                 self._response = response
+            waiting_since = loop.time()
             try:
-                async for chunk in response.content.iter_any():
+                while pos <= self.end:
+                    waiting_since = loop.time()
+                    # Each read may wait only for what is left of the fetch's patience;
+                    # a read that returns in time charges nothing.
+                    async with asyncio.timeout(patience.left()):
+                        chunk = await response.content.readany()
+                    if not chunk:
+                        raise aiohttp.ClientPayloadError(
+                            f"body ended at byte {pos} of {self.end + 1}"
+                        )
                     take = min(len(chunk), self.end + 1 - pos)
-                    if take <= 0:
-                        break
                     pos += take
                     yield chunk if take == len(chunk) else chunk[:take]
-                if pos <= self.end:
-                    raise aiohttp.ClientPayloadError(f"body ended at byte {pos} of {self.end + 1}")
             except (TimeoutError, aiohttp.ClientError) as exc:
                 response.release()
                 self._response = None
+                patience.lose(loop.time() - waiting_since)
                 failures += 1
                 kind = "timeout" if isinstance(exc, asyncio.TimeoutError) else "body"
                 self._upstream._count_error(kind)
+                if patience.exhausted:
+                    raise UpstreamTimeout(
+                        f"reading {self._key!r} stalled at byte {pos}", seconds=patience.limit
+                    ) from exc
                 if failures > self._upstream.policy.retries:
                     raise UpstreamUnavailable(
                         f"reading {self._key!r} failed at byte {pos}: {exc or kind}"
@@ -164,7 +196,7 @@ class _S3Body:
                 log.warning(
                     "upstream body of %r broke at byte %d (%s); resuming", self._key, pos, exc
                 )
-                await asyncio.sleep(self._upstream._delay(failures - 1))
+                await self._upstream._backoff(failures - 1, patience, self._key)
 
     async def close(self) -> None:
         if self._response is not None:
@@ -266,62 +298,93 @@ class S3Upstream:
     def _delay(self, attempt: int) -> float:
         return backoff_delay(attempt, self.policy.backoff, rand=self._rand())
 
+    async def _backoff(self, attempt: int, patience: Patience, key: str) -> None:
+        """Sleep before another attempt, unless the fetch's patience would run out first."""
+        delay = self._delay(attempt)
+        if delay >= patience.left():
+            raise UpstreamTimeout(f"fetching {key!r}", seconds=patience.limit)
+        await asyncio.sleep(delay)
+        patience.lose(delay)
+
     def _count_error(self, kind: str) -> None:
         self._metrics.upstream_errors.labels(self._metrics.service, kind).inc()
 
-    async def open(self, key: str, byte_range: ByteRange | None = None) -> UpstreamBody:
+    async def open(
+        self, key: str, byte_range: ByteRange | None = None, *, patience: Patience | None = None
+    ) -> UpstreamBody:
+        patience = patience if patience is not None else Patience(self.policy.fill_deadline)
         headers = {}
         if byte_range is not None:
             headers["Range"] = f"bytes={byte_range.start}-{byte_range.end}"
-        response = await self._get(key, headers)
+        response = await self._get(key, headers, patience)
         meta, start, end = self._parse(key, response)
-        return _S3Body(self, key, meta, start, end, response)
+        return _S3Body(self, key, meta, start, end, response, patience)
 
     async def _resume(
-        self, key: str, meta: ObjectMeta, pos: int, end: int
+        self, key: str, meta: ObjectMeta, pos: int, end: int, patience: Patience
     ) -> aiohttp.ClientResponse:
         headers = {"Range": f"bytes={pos}-{end}", "If-Match": meta.etag}
-        response = await self._get(key, headers)
+        response = await self._get(key, headers, patience)
         _meta, start, _end = self._parse(key, response)
         if start != pos:
             response.release()
             raise UpstreamChanged(key)
         return response
 
-    async def _get(self, key: str, headers: dict[str, str]) -> aiohttp.ClientResponse:
+    async def _get(
+        self, key: str, headers: dict[str, str], patience: Patience
+    ) -> aiohttp.ClientResponse:
+        """The response to a GET, after retries; the time it took is charged to ``patience``."""
         assert self._session is not None, "start() first"
+        loop = asyncio.get_running_loop()
         last = "no attempt made"
         for attempt in range(self.policy.retries + 1):
             if attempt:
-                await asyncio.sleep(self._delay(attempt - 1))
-            url = await self.presigned_url(key)
+                await self._backoff(attempt - 1, patience, key)
+            started = loop.time()
             try:
-                response = await self._session.get(url, headers=headers)
+                async with asyncio.timeout(patience.left()):
+                    response, last = await self._attempt(key, headers)
             except TimeoutError:
-                last = "timed out"
+                # sock_read/sock_connect, or the fetch's patience running out.
+                response, last = None, "timed out"
                 self._count_error("timeout")
-                continue
-            except aiohttp.ClientError as exc:
-                last = str(exc) or type(exc).__name__
-                self._count_error("connect")
-                continue
-            status = response.status
-            if status in (200, 206):
+            finally:
+                patience.lose(loop.time() - started)
+            if response is not None:
                 return response
-            body = await self._error_body(response)
-            if status == 404:
-                raise ObjectNotFound(key)
-            if status == 412:
-                raise UpstreamChanged(key)
-            if status == 416:
-                raise RangeNotSatisfiable(_total_from(response.headers.get("Content-Range")))
-            if status == 429 or status >= 500 or "SlowDown" in body:
-                last = f"HTTP {status}"
-                self._count_error("5xx" if status >= 500 else "throttled")
-                continue
-            self._count_error(f"http_{status}")
-            raise UpstreamError(f"S3 answered {status} for {key!r}: {_error_code(body)}")
+            if patience.exhausted:
+                raise UpstreamTimeout(f"{self.describe()}: {last}", seconds=patience.limit)
         raise UpstreamUnavailable(f"{self.describe()}: {last}")
+
+    async def _attempt(
+        self, key: str, headers: dict[str, str]
+    ) -> tuple[aiohttp.ClientResponse | None, str]:
+        """One GET: the response, or None and why it is worth another attempt."""
+        assert self._session is not None, "start() first"
+        url = await self.presigned_url(key)
+        try:
+            response = await self._session.get(url, headers=headers)
+        except aiohttp.ClientError as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            self._count_error("connect")
+            return None, str(exc) or type(exc).__name__
+        status = response.status
+        if status in (200, 206):
+            return response, ""
+        body = await self._error_body(response)
+        if status == 404:
+            raise ObjectNotFound(key)
+        if status == 412:
+            raise UpstreamChanged(key)
+        if status == 416:
+            raise RangeNotSatisfiable(_total_from(response.headers.get("Content-Range")))
+        if status == 429 or status >= 500 or "SlowDown" in body:
+            self._count_error("5xx" if status >= 500 else "throttled")
+            return None, f"HTTP {status}"
+        self._count_error(f"http_{status}")
+        raise UpstreamError(f"S3 answered {status} for {key!r}: {_error_code(body)}")
 
     @staticmethod
     async def _error_body(response: aiohttp.ClientResponse) -> str:
@@ -427,7 +490,10 @@ class DirectoryUpstream:
             raise ObjectNotFound(key)
         return path, st
 
-    async def open(self, key: str, byte_range: ByteRange | None = None) -> UpstreamBody:
+    async def open(
+        self, key: str, byte_range: ByteRange | None = None, *, patience: Patience | None = None
+    ) -> UpstreamBody:
+        # A local file answers at once or fails; there is no waiting to bound.
         loop = asyncio.get_running_loop()
         path, st = await loop.run_in_executor(None, self._stat, key)
         # A strong validator without reading the file: size and mtime change with it.

@@ -70,6 +70,63 @@ def stalling(key_path: str, body: bytes, *, at: int, seconds: float) -> Callable
     return intercept
 
 
+def silent(
+    key_path: str, body: bytes, *, where: str, hold: threading.Event, at: int = 65536
+) -> Callable[..., Iterable[bytes] | None]:
+    """Answer GETs of ``key_path`` as far as ``where``, then say nothing until ``hold`` is set.
+
+    ``where="headers"``: not even the status line (S3 accepted the connection and went
+    quiet). ``where="body"``: headers and the first ``at`` bytes of the span asked for,
+    ranged resumes included, so every attempt stalls the same way.
+    """
+
+    def intercept(environ: dict[str, Any], start_response: Start) -> Iterable[bytes] | None:
+        if environ["REQUEST_METHOD"] != "GET" or environ["PATH_INFO"] != key_path:
+            return None
+        if where == "headers":
+            hold.wait()
+            start_response("503 Service Unavailable", [("Content-Length", "0")])
+            return [b""]
+        first, end = 0, len(body) - 1
+        rng = environ.get("HTTP_RANGE")
+        extra = []
+        if rng:
+            a, _, b = rng.removeprefix("bytes=").partition("-")
+            first, end = int(a), int(b or end)
+            extra.append(("Content-Range", f"bytes {first}-{end}/{len(body)}"))
+        start_response(
+            "206 Partial Content" if rng else "200 OK", _headers(body, end - first + 1) + extra
+        )
+
+        def stream() -> Iterator[bytes]:
+            yield body[first : first + at]
+            hold.wait()
+
+        return stream()
+
+    return intercept
+
+
+def replaced_while_resuming(
+    key_path: str, body: bytes, *, keep: int, replace: Callable[[], None]
+) -> Callable[..., Iterable[bytes] | None]:
+    """Cut the first full GET after ``keep`` bytes, calling ``replace`` (a new upload) first;
+    everything after goes to the real S3 server, which now holds the new version."""
+    done = threading.Event()
+
+    def intercept(environ: dict[str, Any], start_response: Start) -> Iterable[bytes] | None:
+        if environ["REQUEST_METHOD"] != "GET" or environ["PATH_INFO"] != key_path:
+            return None
+        if done.is_set() or environ.get("HTTP_RANGE"):
+            return None
+        done.set()
+        replace()
+        start_response("200 OK", _headers(body, len(body)))
+        return [body[:keep]]
+
+    return intercept
+
+
 def _headers(body: bytes, length: int) -> list[tuple[str, str]]:
     return [
         ("Content-Length", str(length)),

@@ -49,7 +49,12 @@ def test_minimal_document_takes_every_default() -> None:
             dir=None,
         ),
         upstream=UpstreamSettings(
-            connect_timeout=5.0, read_timeout=30.0, retries=4, backoff=0.2, negative_ttl=10.0
+            connect_timeout=5.0,
+            read_timeout=30.0,
+            retries=4,
+            backoff=0.2,
+            negative_ttl=10.0,
+            fill_deadline=60.0,
         ),
         cache=CacheSettings(
             dir=Path("/var/cache/castedge"),
@@ -89,6 +94,7 @@ def test_every_key_given() -> None:
             "retries": 0,
             "backoff": 0,
             "negative_ttl": "1m",
+            "fill_deadline": "12s",
         },
         "cache": {"dir": "cache", "max_size": 1, "high_watermark": 1, "low_watermark": 0.5},
         "origin": {
@@ -117,7 +123,12 @@ def test_every_key_given() -> None:
         presign_ttl=604800.0,
     )
     assert got.upstream == UpstreamSettings(
-        connect_timeout=0.5, read_timeout=12.0, retries=0, backoff=0.0, negative_ttl=60.0
+        connect_timeout=0.5,
+        read_timeout=12.0,
+        retries=0,
+        backoff=0.0,
+        negative_ttl=60.0,
+        fill_deadline=12.0,
     )
     assert got.cache == CacheSettings(Path("cache"), 1, 1.0, 0.5)
     assert got.origin == OriginSettings(
@@ -300,6 +311,8 @@ def test_unknown_keys_that_are_not_strings() -> None:
         ("upstream.retries", True, "expected an integer from 0 to 20, got true"),
         ("upstream.backoff", [1], "expected a duration such as '30s', got a list"),
         ("upstream.negative_ttl", {"s": 1}, "expected a duration such as '30s', got a mapping"),
+        ("upstream.fill_deadline", 0, "expected a duration greater than 0, got 0"),
+        ("upstream.fill_deadline", "10s", "expected at least read_timeout (30 s), got 10 s"),
         ("cache.dir", "", "expected a directory path, got ''"),
         ("cache.dir", "/a\0b", "a path cannot contain a NUL character"),
         ("cache.dir", 5, "expected a directory path, got 5"),
