@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format unit bench bench-edge bench-locator bench-token sysdeps clean
+.PHONY: demo test lint format unit faults bench bench-edge bench-locator bench-token sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: $(STAMP) sysdeps lint
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# Hostile clients against real nodes: slow heads, stalled readers, floods, malformed requests.
+faults: $(STAMP)
+	$(BIN)/pytest tests/faults
 
 # Each benchmark prints a table and exits 1 when castedge misses its target.
 bench: $(STAMP)

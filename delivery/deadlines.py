@@ -54,8 +54,8 @@ class DeadlineExpired(ConnectionResetError):
     """
 
     def __init__(self, timeout: str, seconds: float) -> None:
-        what = "no progress sending" if timeout == "send_timeout" else "response took"
-        super().__init__(f"{timeout}: {what} for {seconds:g} s")
+        what = "no progress for" if timeout == "send_timeout" else "still sending after"
+        super().__init__(f"{timeout}: {what} {seconds:g} s")
         #: "send_timeout" or "response_timeout", as the settings name them.
         self.timeout = timeout
         self.seconds = seconds
@@ -125,9 +125,13 @@ def cut(transport: asyncio.Transport) -> None:
     for it, in our buffers and the kernel's, for as long as it keeps its window shut
     (nginx's ``reset_timedout_connection`` does the same).
     """
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
+    if transport.is_closing():
+        # Cut already, or closing: nothing of its socket is left to reach.
+        transport.abort()
+        return
+    with contextlib.suppress(OSError, ValueError):
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
     transport.abort()
 

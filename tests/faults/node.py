@@ -1,9 +1,9 @@
 """A real ``castedge`` node for the fault tests: an origin on a local directory, warmed up.
 
 Its media come from ``storage.dir``, so no S3 server is needed; each file is fetched
-once before the tests, so what they ask for is a hit, sent with ``os.sendfile`` (or
-copied through OpenSSL over TLS). Access lines and logs go to the process's stderr,
-which the tests read.
+once before the tests, and hit once, so what they ask for is a hit from an open file,
+sent with ``os.sendfile`` (or copied through OpenSSL over TLS). Access lines and logs
+go to the process's stderr, which the tests read.
 """
 
 from __future__ import annotations
@@ -100,6 +100,13 @@ def start_origin(
             ) as resp:
                 assert resp.read() == files[key]
         _wait_published(node, len(files))
+        for key in files:
+            # A first hit: the cache file is open (and kept so) before anyone counts.
+            request = urllib.request.Request(
+                f"{proc.urls['origin']}/{key}", headers={"Range": "bytes=0-0"}
+            )
+            with urllib.request.urlopen(request, timeout=30, context=proc.context) as resp:
+                assert resp.status == 206
     except BaseException:
         proc.stop()
         raise

@@ -49,8 +49,12 @@ def tcp_state(sock: socket.socket) -> int:
     return state
 
 
-def read_answer(sock: socket.socket, *, timeout: float = 5.0) -> Answer:
-    """Read one response (headers, then Content-Length bytes), then whether it was the last."""
+def read_answer(sock: socket.socket, *, timeout: float = 5.0, linger: float = 0.2) -> Answer:
+    """Read one response (headers, then Content-Length bytes), then whether it was the last.
+
+    The server's close may follow the answer by a moment: ``linger`` is how long to
+    look for it (0: only what has already arrived).
+    """
     deadline = time.monotonic() + timeout
     data = b""
     closed = False
@@ -87,7 +91,7 @@ def read_answer(sock: socket.socket, *, timeout: float = 5.0) -> Answer:
     if not closed:
         # Closed after the answer? Look without waiting for a byte that never comes.
         sock.setblocking(False)
-        readable, _, _ = select.select([sock], [], [], 0.2)
+        readable, _, _ = select.select([sock], [], [], linger)
         if readable:
             try:
                 closed = sock.recv(1) == b""
