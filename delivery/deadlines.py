@@ -6,12 +6,13 @@ and keep it on the protocol, where every body writer finds it from its transport
 the same limits, whoever built the response. A connection of a plain aiohttp server
 gets nginx's default ``send_timeout`` and no cap.
 
-"Progress" is the client taking bytes: nginx's ``send_timeout`` is a timer between two
+"Progress" is the client taking bytes. nginx's ``send_timeout`` is a timer between two
 successive writes, not one for the whole response
-(https://nginx.org/en/docs/http/ngx_http_core_module.html#send_timeout), and here a
-write also counts as progress what the client's TCP acknowledged meanwhile
-(``delivery.acked``), so a reader slow enough that the kernel never wakes the writer
-within ``send_timeout`` is still not cut while it reads. A reader at 0 B/s is.
+(https://nginx.org/en/docs/http/ngx_http_core_module.html#send_timeout); here, beside
+each write, what the client's TCP acknowledged (``delivery.acked``) counts too, looked
+at a few times a ``send_timeout``, so a reader too slow for the kernel to wake the
+writer within ``send_timeout`` is not cut while it reads. A reader at 0 B/s is, between
+1 and 1.25 ``send_timeout`` after the last byte it took.
 """
 
 from __future__ import annotations
@@ -23,15 +24,16 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .acked import acknowledged
+from .acked import acknowledged, on_the_wire
 
 __all__ = [
+    "LOOKS",
     "SEND_TIMEOUT",
     "Deadline",
     "DeadlineExpired",
     "cut",
+    "Progress",
     "deadline_of",
-    "progress_of",
     "progressing",
 ]
 
@@ -40,9 +42,9 @@ T = TypeVar("T")
 #: nginx's default send_timeout, for connections no listener gave a deadline.
 SEND_TIMEOUT = 60.0
 
-#: How often a wait for a buffer to drain looks at it, as a share of ``send_timeout``:
-#: a stall is noticed between 1 and 1.25 times ``send_timeout`` after the last progress.
-_LOOKS = 4
+#: How many times a send_timeout a wait looks at what the client took: a stall is
+#: noticed between 1 and 1.25 times ``send_timeout`` after the client's last byte.
+LOOKS = 4
 
 
 class DeadlineExpired(ConnectionResetError):
@@ -136,44 +138,62 @@ def cut(transport: asyncio.Transport) -> None:
     transport.abort()
 
 
-def progress_of(transport: asyncio.Transport) -> Callable[[], int]:
-    """A count that grows while the client takes bytes from ``transport``.
+class Progress:
+    """Tells, look after look, whether the client has taken bytes since the last look.
 
-    What its TCP acknowledged, where the kernel says; elsewhere, less what our own
-    buffer still holds.
+    It has when its TCP acknowledged more than was on the wire at the last look
+    (``delivery.acked``): bytes in flight when a reader stopped are acknowledged after
+    it stopped, and show nothing. Where the kernel cannot say, when our transport's
+    own buffer shrank instead.
     """
-    sock: Any = transport.get_extra_info("socket")
-    if sock is not None and acknowledged(sock) is not None:
-        return lambda: acknowledged(sock) or 0
-    return lambda: -transport.get_write_buffer_size()
+
+    __slots__ = ("_mark", "_sock", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, sock: Any = None) -> None:
+        self._transport = transport
+        if sock is None:
+            with contextlib.suppress(OSError, ValueError):
+                sock = transport.get_extra_info("socket")
+        wire = on_the_wire(sock) if sock is not None else None
+        self._sock = sock if wire is not None else None
+        self._mark = wire if wire is not None else transport.get_write_buffer_size()
+
+    def moved(self) -> bool:
+        """Whether the client took bytes since the last look (or since this was made)."""
+        if self._sock is None:
+            left = self._transport.get_write_buffer_size()
+            moved, self._mark = left < self._mark, left
+            return moved
+        acked = acknowledged(self._sock)
+        if acked is None or acked <= self._mark:
+            return False
+        self._mark = on_the_wire(self._sock) or acked
+        return True
 
 
 async def progressing(
     deadline: Deadline,
     waiting: Awaitable[T],
-    moved: Callable[[], int],
+    progress: Progress,
     loop: asyncio.AbstractEventLoop,
 ) -> T:
-    """Await ``waiting`` while ``moved()`` (see ``progress_of``) keeps growing.
+    """Await ``waiting`` while the client keeps taking bytes (see ``Progress``).
 
-    Raises DeadlineExpired when it stays put for the deadline's ``send_timeout``, or
+    Raises DeadlineExpired when it takes none for the deadline's ``send_timeout``, or
     when its response must have ended; ``waiting`` is then cancelled.
     """
     task = asyncio.ensure_future(waiting)
     try:
-        mark = moved()
         since = loop.time()
         while True:
-            now = loop.time()
-            wait, timeout = deadline.wait(now, since)
+            wait, timeout = deadline.wait(loop.time(), since)
             if wait <= 0:
                 raise deadline.expire(timeout)
-            done, _ = await asyncio.wait((task,), timeout=min(wait, deadline.send_timeout / _LOOKS))
+            done, _ = await asyncio.wait((task,), timeout=min(wait, deadline.send_timeout / LOOKS))
             if done:
                 return task.result()
-            now_moved = moved()
-            if now_moved > mark:
-                mark, since = now_moved, loop.time()
+            if progress.moved():
+                since = loop.time()
     finally:
         if not task.done():
             task.cancel()

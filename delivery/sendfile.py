@@ -9,7 +9,7 @@ thread until the kernel's send buffer is full, then wait for writability and go 
 Neither asyncio nor uvloop lets ``add_writer`` watch a descriptor a transport owns,
 so the wait is registered on a ``dup`` of the socket: the same open socket under a
 second number, which epoll keys separately. The wait lasts at most the response's
-``send_timeout`` since the kernel last took bytes (``delivery.deadlines``): a client
+``send_timeout`` since the client last took a byte (``delivery.deadlines``): a client
 that stops reading is cut, and its connection and open file freed.
 
 Over TLS the kernel cannot encrypt (``tls.ktls`` says why, per machine), so the
@@ -30,7 +30,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from .acked import acknowledged, stream_offset
-from .deadlines import Deadline, cut, deadline_of
+from .deadlines import LOOKS, Deadline, Progress, cut, deadline_of
 
 __all__ = ["SMALL_BODY", "BodyCutShort", "send_range"]
 
@@ -77,6 +77,32 @@ async def _wait_writable(loop: asyncio.AbstractEventLoop, fd: int, seconds: floa
     finally:
         timer.cancel()
         loop.remove_writer(fd)
+
+
+async def _wait_for_room(
+    loop: asyncio.AbstractEventLoop,
+    transport: asyncio.Transport,
+    watch: socket.socket,
+    deadline: Deadline,
+    moved: float,
+) -> float:
+    """Wait until the socket can take more bytes; return when the client last made progress.
+
+    ``moved`` is when it last did. While the socket stays full, what the client's TCP
+    acknowledged is looked at a few times a send_timeout: one reading too slowly for
+    the kernel to wake the writer is still reading. When the deadline runs out first,
+    the connection is cut and DeadlineExpired raised.
+    """
+    progress = Progress(transport, watch)
+    while True:
+        wait, timeout = deadline.wait(loop.time(), moved)
+        if wait <= 0:
+            cut(transport)
+            raise deadline.expire(timeout)
+        if await _wait_writable(loop, watch.fileno(), min(wait, deadline.send_timeout / LOOKS)):
+            return moved
+        if progress.moved():
+            moved = loop.time()
 
 
 async def _flush_transport(
@@ -149,14 +175,11 @@ async def send_range(
     # A second descriptor on the socket: it keeps the socket readable (TCP_INFO) even
     # after the transport closed its own, as it does when the client resets.
     watch = socket.socket(fileno=os.dup(sock_fd))
-    watch_fd = watch.fileno()
     begins = stream_offset(watch) if on_reset is not None else None
     sent = 0
-    # When the kernel last took bytes (or the response was last waiting for a fill,
-    # which is the upstream's slowness, not the client's), and, while the socket stays
-    # full, what the client's TCP had acknowledged by then.
+    # When the client last made progress (or the response last waited for a fill,
+    # which is the upstream's slowness, not the client's).
     moved = loop.time()
-    mark: int | None = None
     try:
         limit = count if available is None else 0
         while sent < count:
@@ -174,23 +197,8 @@ async def send_range(
             try:
                 n = os.sendfile(sock_fd, file_fd, offset + sent, chunk)
             except BlockingIOError:
-                if mark is None:
-                    mark = acknowledged(watch)
-                wait, timeout = deadline.wait(loop.time(), moved)
-                if wait > 0 and await _wait_writable(loop, watch_fd, wait):
-                    continue
-                taken = acknowledged(watch)
-                if (
-                    timeout == "send_timeout"
-                    and mark is not None
-                    and taken is not None
-                    and taken > mark
-                ):
-                    # Still reading, too slowly for the kernel to wake us: not stalled.
-                    mark, moved = taken, loop.time()
-                    continue
-                cut(transport)
-                raise deadline.expire(timeout) from None
+                moved = await _wait_for_room(loop, transport, watch, deadline, moved)
+                continue
             except OSError as exc:
                 if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN):
                     raise ConnectionResetError(str(exc)) from exc
@@ -198,7 +206,7 @@ async def send_range(
             if n == 0:
                 raise BodyCutShort(sent, count)
             sent += n
-            moved, mark = loop.time(), None
+            moved = loop.time()
             if on_sent is not None:
                 on_sent(n)
     except (ConnectionResetError, asyncio.CancelledError):

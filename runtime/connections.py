@@ -39,7 +39,7 @@ from aiohttp.streams import EMPTY_PAYLOAD
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from config import HttpSettings
-from delivery.deadlines import Deadline, DeadlineExpired, cut, progress_of, progressing
+from delivery.deadlines import Deadline, DeadlineExpired, Progress, cut, progressing
 from delivery.limits import REASONS, Refusal, refusal_for
 
 __all__ = ["ConnectionMetrics", "Guard", "GuardedHandler", "GuardedRunner", "GuardedServer"]
@@ -373,7 +373,7 @@ class GuardedHandler(web_protocol.RequestHandler):
             return
         try:
             await progressing(
-                self.deadline, super()._drain_helper(), progress_of(transport), self._loop
+                self.deadline, super()._drain_helper(), Progress(transport), self._loop
             )
         except DeadlineExpired:
             cut(transport)
