@@ -127,7 +127,8 @@ def test_slow_heads_are_cut_with_408_while_others_are_served(node: Node) -> None
     statuses = {answer.split(b"\r\n", 1)[0].split(b" ", 1)[1] for _, _, answer in cut}
     assert statuses == {b"408 Request Timeout"}
     assert all(answer.endswith(b"\r\n\r\nrequest timeout\n") for _, _, answer in cut)
-    assert min(most for _, most, _ in cut) >= HEADER_TIMEOUT
+    # The loop's timers are in milliseconds, from a clock read once an iteration.
+    assert min(most for _, most, _ in cut) >= HEADER_TIMEOUT - 0.05
     assert max(least for least, _, _ in cut) <= HEADER_TIMEOUT + SLACK
 
     # Meanwhile a normal client was answered at once, every time.
