@@ -32,7 +32,7 @@ test: $(STAMP) sysdeps lint
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-# The fault suite alone (make test runs it too): misbehaving networks and clients.
+# The fault suite alone (make test runs it too): hostile clients and a misbehaving S3.
 faults: $(STAMP) sysdeps
 	$(BIN)/pytest tests/faults
 

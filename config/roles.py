@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .settings import CacheSettings, EdgeSettings, OriginSettings, Settings
+from .settings import CacheSettings, EdgeSettings, HttpSettings, OriginSettings, Settings
 from .spec import Invalid
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "exposure_warnings",
     "overlapping",
     "role_cache",
+    "role_http",
     "role_prefixes",
     "roles_complete",
     "roles_in",
@@ -149,6 +150,16 @@ def caches_apart(settings: Settings) -> None:
 
 def _nested(a: Path, b: Path) -> bool:
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def role_http(settings: Settings, role: str) -> HttpSettings:
+    """The deadlines and connection limit of a role's listeners (``admin``: the node's).
+
+    A role's own ``http`` section already holds what it leaves out of the top-level one
+    (the schema merges them), so it is taken whole.
+    """
+    own: HttpSettings | None = getattr(getattr(settings, role, None), "http", None)
+    return own if own is not None else settings.http
 
 
 def role_prefixes(settings: Settings, role: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ docs/configuration.md (a test fails until every key is there).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import cast
 
 from .kinds import (
@@ -43,6 +44,7 @@ from .settings import (
     EdgeSettings,
     GeoSettings,
     HealthCheckSettings,
+    HttpSettings,
     LocatorSettings,
     OriginSettings,
     RegionSettings,
@@ -63,6 +65,7 @@ __all__ = [
     "EDGE",
     "GEO",
     "HEALTH_CHECK",
+    "HTTP",
     "LOCATOR",
     "ORIGIN",
     "REGION",
@@ -264,6 +267,41 @@ TLS = Section(TlsSettings, _tls_fields(redirect=True), checks=(_challenges_need_
 #: HTTPS on the admin listener: no redirect, nobody browses to it.
 ADMIN_TLS = Section(TlsSettings, _tls_fields(redirect=False))
 
+#: Deadlines and the connection limit of a listener. The defaults are nginx's:
+#: client_header_timeout 60s, keepalive_timeout 75s, send_timeout 60s
+#: (https://nginx.org/en/docs/http/ngx_http_core_module.html).
+HTTP = Section(
+    HttpSettings,
+    (
+        Field("header_timeout", duration(positive=True), default="60s"),
+        Field("keepalive_timeout", duration(positive=True), default="75s"),
+        Field("send_timeout", duration(positive=True), default="60s"),
+        Field("response_timeout", optional(duration(positive=True)), default=None),
+        # A connection costs a few kilobytes and two or three descriptors: a million is
+        # beyond what any LimitNOFILE lets one worker open.
+        Field("max_connections", integer(1, 1_000_000), default=10000),
+    ),
+)
+
+#: The roles whose listeners may have an ``http`` section of their own.
+HTTP_ROLES = ("origin", "edge", "locator")
+
+
+def _roles_inherit_http(raw: Mapping[str, object]) -> Mapping[str, object]:
+    """A role's ``http`` section takes the keys it leaves out from the top-level one."""
+    shared = raw.get("http")
+    if not isinstance(shared, Mapping):
+        # Absent, null, or wrong: the top-level key reports a wrong one itself.
+        return raw
+    merged = dict(raw)
+    for role in HTTP_ROLES:
+        section = raw.get(role)
+        if isinstance(section, Mapping) and isinstance(section.get("http"), Mapping):
+            own = cast(Mapping[str, object], section["http"])
+            merged[role] = {**section, "http": {**shared, **own}}
+    return merged
+
+
 S3 = Section(
     S3Settings,
     (
@@ -336,6 +374,7 @@ ORIGIN = Section(
         *_CACHING_ROLE_FIELDS,
         *_CLIENT_ADDRESS_FIELDS,
         Field("tls", optional(section(TLS)), default=None),
+        Field("http", optional(section(HTTP)), default=None),
     ),
 )
 
@@ -356,6 +395,7 @@ EDGE = Section(
         Field("drain_timeout", duration(), default="30s"),
         *_CACHING_ROLE_FIELDS,
         Field("tls", optional(section(TLS)), default=None),
+        Field("http", optional(section(HTTP)), default=None),
     ),
     checks=(_region_name, _edge_paths_apart),
 )
@@ -476,6 +516,7 @@ LOCATOR = Section(
         Field("holdings_url", optional(url(strip_slash=True)), default=None),
         Field("holdings_interval", duration(positive=True), default="5s"),
         Field("tls", optional(section(TLS)), default=None),
+        Field("http", optional(section(HTTP)), default=None),
     ),
     checks=(_headers_differ,),
 )
@@ -517,6 +558,8 @@ SETTINGS = Section(
     (
         Field("storage", optional(section(STORAGE)), default=None),
         Field("upstream", section(UPSTREAM), default=EMPTY),
+        # Before the roles: a wrong key here is reported here, not in a role's copy.
+        Field("http", section(HTTP), default=EMPTY),
         Field("cache", optional(section(CACHE)), default=None),
         Field("origin", optional(section(ORIGIN)), default=None),
         Field("edge", optional(section(EDGE)), default=None),
@@ -533,4 +576,5 @@ SETTINGS = Section(
         ),
     ),
     checks=(_default_region_listed, roles_complete, caches_apart),
+    prepare=_roles_inherit_http,
 )

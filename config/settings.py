@@ -24,6 +24,7 @@ __all__ = [
     "EdgeSettings",
     "GeoSettings",
     "HealthCheckSettings",
+    "HttpSettings",
     "LocatorSettings",
     "OriginSettings",
     "RegionSettings",
@@ -64,6 +65,23 @@ class TlsSettings:
     reload_interval: float = 5.0
     redirect_http: Listen | None = None
     acme_webroot: Path | None = None
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How long a client may take over its part of a connection, and how many connect at once.
+
+    The defaults are nginx's (client_header_timeout, keepalive_timeout, send_timeout) and
+    hold off a slowloris or a stalled reader without cutting off a slow phone.
+    ``response_timeout`` None puts no cap on a whole response; ``max_connections`` is
+    per worker and per listener.
+    """
+
+    header_timeout: float = 60.0
+    keepalive_timeout: float = 75.0
+    send_timeout: float = 60.0
+    response_timeout: float | None = None
+    max_connections: int = 10000
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,8 @@ class OriginSettings:
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     client_ip_header: str = "x-forwarded-for"
     tls: TlsSettings | None = None
+    #: This role's own ``http`` section; None: the top-level one.
+    http: HttpSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +189,7 @@ class EdgeSettings:
     cache_dir: Path | None = None
     cache_max_size: int | None = None
     tls: TlsSettings | None = None
+    http: HttpSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +279,7 @@ class LocatorSettings:
     holdings_url: str | None = None
     holdings_interval: float = 5.0
     tls: TlsSettings | None = None
+    http: HttpSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -316,3 +338,5 @@ class Settings:
     #: CA certificates (PEM) trusted beyond the system's when castedge calls its own
     #: listeners over HTTPS: health checks, holdings, prefetches, the CLI's admin calls.
     ca_bundle: Path | None = None
+    #: The deadlines and connection limit of every listener, unless a role has its own.
+    http: HttpSettings = field(default_factory=HttpSettings)

@@ -95,12 +95,14 @@ class Section(Generic[T]):
     """The keys a YAML mapping may hold, the dataclass they build, and cross-field checks.
 
     A check receives the built dataclass and raises Invalid with a path relative to
-    the section, ``()`` meaning the section itself.
+    the section, ``()`` meaning the section itself. ``prepare``, when given, rewrites
+    the raw mapping before any key is read (one section inheriting another's keys).
     """
 
     make: Callable[..., T]
     fields: tuple[Field, ...]
     checks: tuple[Callable[[T], None], ...] = ()
+    prepare: Callable[[Mapping[str, object]], Mapping[str, object]] | None = None
 
 
 def build(spec: Section[T], raw: object, **extra: object) -> T:
@@ -111,6 +113,8 @@ def build(spec: Section[T], raw: object, **extra: object) -> T:
     """
     if not isinstance(raw, Mapping):
         raise Invalid(f"expected a mapping, got {show(raw)}")
+    if spec.prepare is not None:
+        raw = spec.prepare(raw)
     names = [field.name for field in spec.fields]
     for key in raw:
         if key not in names:

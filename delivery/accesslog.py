@@ -2,6 +2,9 @@
 
 ``%b`` must be the body bytes really sent: aiohttp's own count misses what went out
 through ``os.sendfile``, so ``MediaResponse.sent`` is used where there is one.
+A request refused before it could be read, or for an over-long target, is logged
+with ``-`` for its request line, as Apache logs a 408: the log must not carry what a
+hostile client chose to send, at whatever length it chose.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from time import time as wall_clock
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
+from .limits import Refusal
 from .serve import MediaResponse, SmallMediaResponse
 
 __all__ = ["CombinedLogFormat", "access_logger"]
@@ -47,10 +51,16 @@ class CombinedLogFormat(AbstractAccessLogger):
             self._stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
             self._second = second
         headers = request.headers
+        if isinstance(response, Refusal) and (not response.parsed or response.status == 414):
+            first = "-"
+        else:
+            first = (
+                f"{_quote(request.method)} {_quote(self.target(request))} "
+                f"HTTP/{request.version.major}.{request.version.minor}"
+            )
         line = (
             f"{request.remote or '-'} - - {self._stamp} "
-            f'"{_quote(request.method)} {_quote(self.target(request))} '
-            f'HTTP/{request.version.major}.{request.version.minor}" '
+            f'"{first}" '
             f"{response.status} {sent if sent else '-'} "
             f'"{_quote(headers.get("Referer", "-"))}" '
             f'"{_quote(headers.get("User-Agent", "-"))}"'

@@ -22,11 +22,13 @@ import struct
 import termios
 from typing import Any
 
-__all__ = ["acknowledged", "stream_offset"]
+__all__ = ["acknowledged", "on_the_wire", "stream_offset"]
 
 # struct tcp_info (include/uapi/linux/tcp.h): tcpi_bytes_acked is the __u64 after
-# tcpi_total_retrans, tcpi_pacing_rate and tcpi_max_pacing_rate.
+# tcpi_total_retrans, tcpi_pacing_rate and tcpi_max_pacing_rate; tcpi_notsent_bytes
+# (Linux 4.6) the __u32 after tcpi_bytes_received, tcpi_segs_out and tcpi_segs_in.
 _BYTES_ACKED = 120
+_NOTSENT_BYTES = 144
 _INFO_SIZE = 256
 
 
@@ -40,6 +42,26 @@ def acknowledged(sock: Any) -> int | None:
         return None
     acked: int = struct.unpack_from("=Q", info, _BYTES_ACKED)[0]
     return acked
+
+
+def on_the_wire(sock: Any) -> int | None:
+    """Bytes of this connection TCP has sent to the peer so far, acknowledged or in flight.
+
+    A peer that has stopped reading still acknowledges what was in flight when it
+    stopped; only acknowledgements beyond this count show it took more.
+    """
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _INFO_SIZE)
+        queued = array.array("i", [0])
+        # SIOCOUTQ: written but not yet acknowledged, in flight or not yet sent.
+        fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(info) < _NOTSENT_BYTES + 4:
+        return None
+    acked: int = struct.unpack_from("=Q", info, _BYTES_ACKED)[0]
+    unsent: int = struct.unpack_from("=I", info, _NOTSENT_BYTES)[0]
+    return acked + queued[0] - unsent
 
 
 def stream_offset(sock: Any) -> int | None:

@@ -46,6 +46,7 @@ ADMIN_TOKEN = web.AppKey("admin_token", bytes)
 REVOCATION_FILE: web.AppKey[RevocationFile] = web.AppKey("revocation_file")
 PARTS: web.AppKey[Sequence[AdminPart]] = web.AppKey("parts")
 TLS: web.AppKey[Secured] = web.AppKey("tls")
+REGISTRIES: web.AppKey[tuple[CollectorRegistry, ...]] = web.AppKey("registries")
 
 #: A role's health: whether it can serve its clients now, and what to show.
 Status = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
@@ -124,6 +125,8 @@ async def metrics(request: web.Request) -> web.Response:
         secured = request.app.get(TLS)
         if secured is not None:
             registries.append(secured.metrics.registry)
+        more: tuple[CollectorRegistry, ...] = request.app[REGISTRIES]
+        registries.extend(more)
         body = b"".join(generate_latest(registry) for registry in registries)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -158,13 +161,16 @@ def create_node_admin(
     *,
     revocation_file: Path | None = None,
     tls: Secured | None = None,
+    registries: Sequence[CollectorRegistry] = (),
 ) -> web.Application:
     """The admin listener's app over the roles' parts (start their media apps first).
 
     ``revocation_file`` (``signing.revocation_file``) is where a pushed revocation list
-    goes; ``tls``, the worker's TLS listeners, shown in /healthz.
+    goes; ``tls``, the worker's TLS listeners, shown in /healthz; ``registries``, more
+    of the worker's metrics (its listeners' connections) for /metrics.
     """
     app = web.Application(middlewares=[request_limits, bearer_auth])
+    app[REGISTRIES] = tuple(registries)
     if tls is not None:
         app[TLS] = tls
     app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from config import Listen
+from config import HttpSettings, Listen
 from delivery.accesslog import CombinedLogFormat, access_logger
 from delivery.limits import PARSER_LIMITS
 from tls import CertificateWatcher
+
+from .connections import ConnectionMetrics, GuardedRunner
 
 __all__ = ["Listener", "notify_systemd", "serve_forever"]
 
@@ -46,6 +48,8 @@ class Listener:
     sock: socket.socket | None = None
     #: HTTPS: the context new connections start from (a renewal is installed into it).
     ssl_context: ssl.SSLContext | None = None
+    #: Its deadlines and connection limit (``config.role_http``).
+    http: HttpSettings = HttpSettings()
 
 
 def notify_systemd(state: str) -> None:
@@ -87,13 +91,17 @@ async def serve_forever(
     *,
     shutdown_timeout: float = 30.0,
     watchers: Sequence[CertificateWatcher] = (),
+    connections: ConnectionMetrics | None = None,
 ) -> None:
     """Start every listener in order, report readiness, and run until SIGTERM/SIGINT.
 
-    ``watchers`` renew the TLS listeners' certificates while they run. On the
-    signal: stop accepting, give running requests ``shutdown_timeout`` seconds, then
-    clean up the apps (in reverse order).
+    Each listener's connections keep its ``http`` deadlines and limit
+    (``runtime.connections``), counted in ``connections``. ``watchers`` renew the TLS
+    listeners' certificates while they run. On the signal: stop accepting, give
+    running requests ``shutdown_timeout`` seconds, then clean up the apps (in reverse
+    order).
     """
+    metrics = connections if connections is not None else ConnectionMetrics()
     runners: list[web.AppRunner] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,8 +116,9 @@ async def serve_forever(
     try:
         for listener in listeners:
             logger = access_logger(listener.access_log) if listener.access_log else None
-            runner = web.AppRunner(
+            runner: web.AppRunner = GuardedRunner(
                 listener.app,
+                guard=metrics.guard(listener.name, listener.http),
                 access_log=logger,
                 access_log_class=listener.log_format,
                 shutdown_timeout=shutdown_timeout,

@@ -20,8 +20,9 @@ from .admin import AdminPart
 
 __all__ = ["RoleApp", "build_role", "check_role", "role_workers", "roles_to_run"]
 
-#: Loggers outside ours that may quote a request line (and so a token or a grant).
-_QUOTING_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access")
+#: Loggers that may quote a request line (and so a token or a grant): aiohttp's, and
+#: the listeners' note of a refused request (at debug).
+_QUOTING_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.access", "castedge.connections")
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ import os
 import socket
 from collections.abc import Mapping
 
-from config import Listen, Settings
+from config import Listen, Settings, role_http
 from tls.redirect import redirect_app
 
 from .admin import create_node_admin
+from .connections import ConnectionMetrics
 from .https import Secured
 from .listeners import Listener, serve_forever
 from .roles import build_role, role_workers
@@ -65,6 +66,7 @@ async def run_worker(
     supervised = PORTS_ENV in env
     built = [build_role(settings, role) for role in roles]
     secured = Secured()
+    connections = ConnectionMetrics()
     listeners = []
     for role in built:
         listen = role.listen
@@ -72,6 +74,7 @@ async def run_worker(
             listeners.append(Listener(role.role, role.app, None))
             continue
         listen = Listen(listen.host, ports.get(role.role, listen.port))
+        http = role_http(settings, role.role)
         tls = getattr(settings, role.role).tls
         context = secured.context(settings, role.role, tls) if tls is not None else None
         listeners.append(
@@ -83,6 +86,7 @@ async def run_worker(
                 log_format=role.log_format,
                 reuse_port=supervised,
                 ssl_context=context,
+                http=http,
             )
         )
         if tls is not None and tls.redirect_http is not None:
@@ -95,6 +99,7 @@ async def run_worker(
                     Listen(plain.host, ports.get(name, plain.port)),
                     role.access_log,
                     reuse_port=supervised,
+                    http=http,
                 )
             )
     if admin:
@@ -108,12 +113,25 @@ async def run_worker(
             settings.admin.token,
             revocation_file=revocations,
             tls=secured if secured.watchers else None,
+            registries=[connections.registry],
         )
         listeners.append(
-            Listener("admin", app, settings.admin.listen, sock=sock, ssl_context=context)
+            Listener(
+                "admin",
+                app,
+                settings.admin.listen,
+                sock=sock,
+                ssl_context=context,
+                http=role_http(settings, "admin"),
+            )
         )
     drain = max((role.drain_timeout for role in built), default=30.0)
-    await serve_forever(listeners, shutdown_timeout=drain, watchers=list(secured.watchers.values()))
+    await serve_forever(
+        listeners,
+        shutdown_timeout=drain,
+        watchers=list(secured.watchers.values()),
+        connections=connections,
+    )
 
 
 def redirect_name(role: str) -> str:

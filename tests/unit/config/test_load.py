@@ -249,8 +249,10 @@ def every_key(spec: Section[Any], prefix: str = "") -> Iterator[str]:
 
 
 def _documented_as(key: str) -> str:
-    # Every listener's tls section has the same keys, documented once.
-    return re.sub(r"^(origin|edge|locator|admin)\.tls\.", "<listener>.tls.", key)
+    # Every listener's tls section has the same keys, documented once; so have the
+    # roles' http sections, documented as the top-level one they override.
+    key = re.sub(r"^(origin|edge|locator|admin)\.tls\.", "<listener>.tls.", key)
+    return re.sub(r"^(origin|edge|locator)\.http\.", "http.", key)
 
 
 def test_every_key_is_documented() -> None:

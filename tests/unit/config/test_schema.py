@@ -231,8 +231,8 @@ def test_null_signing_is_no_signing() -> None:
         (
             {"bogus": 1},
             "castedge.yaml: bogus: unknown key; "
-            "expected one of storage, upstream, cache, origin, edge, admin, signing, log_level, "
-            "geo, regions, locator, sync, analytics, ca_bundle",
+            "expected one of storage, upstream, http, cache, origin, edge, admin, signing, "
+            "log_level, geo, regions, locator, sync, analytics, ca_bundle",
         ),
     ],
 )
@@ -270,6 +270,7 @@ def test_the_walk_finds_every_section() -> None:
         ["", "storage", "storage.s3", "upstream", "cache", "origin", "edge", "admin", "signing"]
         + ["geo", "geo.health", "locator", "sync", "analytics"]
         + ["origin.tls", "edge.tls", "locator.tls", "admin.tls"]
+        + ["http", "origin.http", "edge.http", "locator.http"]
     )
 
 

@@ -1,0 +1,220 @@
+"""Slow request heads: cut with a 408 at header_timeout, while other clients are served.
+
+A slowloris sends a request head a byte at a time to hold connections open for ever;
+nginx answers with client_header_timeout (60 s), and so does castedge's
+``http.header_timeout``. The node here uses 1 s, so the attack and its end fit a test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import payload
+from tests.support.raw import TCP_ESTABLISHED, read_answer, tcp_state
+
+from .node import Node, start_origin
+
+pytestmark = pytest.mark.e2e
+
+HEADER_TIMEOUT = 1.0
+KEEPALIVE_TIMEOUT = 3.0
+EPISODE = "podcast/loris.mp3"
+BODY = payload(2_000_000, "loris")
+#: A timer on a busy two-core machine may fire this late, and a close take this long.
+SLACK = 1.0
+
+HEAD = f"GET /{EPISODE} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+PROBE = (
+    f"GET /{EPISODE} HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=0-1\r\nConnection: close\r\n\r\n"
+).encode()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    root = tmp_path_factory.mktemp("slowloris")
+    http = {"header_timeout": f"{HEADER_TIMEOUT}s", "keepalive_timeout": f"{KEEPALIVE_TIMEOUT}s"}
+    node = start_origin(root, {EPISODE: BODY}, http=http)
+    yield node
+    node.stop()
+
+
+async def slow_head(address: tuple[str, int], every: float) -> tuple[float, float, bytes]:
+    """One slowloris connection: a request line, then a header a byte per ``every`` s.
+
+    Returns how long the server kept it open at least and at most, and what it
+    answered. Its clock starts at its accept, which comes after the connect began and
+    may come before this busy loop gets back to the coroutine (or, when 200 connect
+    at once and the backlog overflows, a second after a first SYN).
+    """
+    loop = asyncio.get_running_loop()
+    connecting = loop.time()
+    reader, writer = await asyncio.open_connection(*address)
+    connected = loop.time()
+    writer.write(HEAD)
+    answered = asyncio.Event()
+
+    async def trickle() -> None:
+        for byte in b"X-Slow: " + b"a" * 200:
+            await asyncio.sleep(every)
+            if answered.is_set() or writer.is_closing():
+                return
+            writer.write(bytes([byte]))
+
+    dribbling = asyncio.create_task(trickle())
+    answer = b""
+    try:
+        async with asyncio.timeout(HEADER_TIMEOUT + 10):
+            while chunk := await reader.read(65536):
+                answered.set()
+                answer += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        ended = loop.time()
+        dribbling.cancel()
+        writer.close()
+    return ended - connected, ended - connecting, answer
+
+
+async def probe(address: tuple[str, int]) -> tuple[float, bytes]:
+    """A well-behaved client: a two-byte range on a new connection, and its latency."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    reader, writer = await asyncio.open_connection(*address)
+    writer.write(PROBE)
+    async with asyncio.timeout(5):
+        answer = await reader.read()
+    writer.close()
+    return loop.time() - began, answer
+
+
+async def attack(
+    address: tuple[str, int], connections: int, seconds: float
+) -> tuple[list[tuple[float, float, bytes]], list[tuple[float, bytes]]]:
+    """``connections`` slowloris connections, each reconnecting when cut, for ``seconds``;
+    a probe every 50 ms meanwhile. Returns every slow connection's end and every probe's."""
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + seconds
+    cut: list[tuple[float, float, bytes]] = []
+
+    async def attacker() -> None:
+        while loop.time() < ends:
+            cut.append(await slow_head(address, every=0.2))
+
+    attackers = [asyncio.create_task(attacker()) for _ in range(connections)]
+    # Let them connect before measuring anyone else.
+    await asyncio.sleep(0.3)
+    probes = []
+    while loop.time() < ends:
+        probes.append(await probe(address))
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*attackers)
+    return cut, probes
+
+
+def test_slow_heads_are_cut_with_408_while_others_are_served(node: Node) -> None:
+    before = node.metric("castedge_bad_requests_total", listener="origin", reason="header_timeout")
+    answered_before = len(node.access_lines('-" 408 '))
+    cut, probes = asyncio.run(attack(node.address(), connections=200, seconds=3.0))
+
+    # Every slow connection got its 408 and was closed, at header_timeout and no later.
+    assert len(cut) >= 400
+    statuses = {answer.split(b"\r\n", 1)[0].split(b" ", 1)[1] for _, _, answer in cut}
+    assert statuses == {b"408 Request Timeout"}
+    assert all(answer.endswith(b"\r\n\r\nrequest timeout\n") for _, _, answer in cut)
+    # The loop's timers are in milliseconds, from a clock read once an iteration.
+    assert min(most for _, most, _ in cut) >= HEADER_TIMEOUT - 0.05
+    assert max(least for least, _, _ in cut) <= HEADER_TIMEOUT + SLACK
+
+    # Meanwhile a normal client was answered at once, every time.
+    assert len(probes) >= 20
+    assert {answer.split(b"\r\n", 1)[0] for _, answer in probes} == {
+        b"HTTP/1.1 206 Partial Content"
+    }
+    latencies = sorted(seconds for seconds, _ in probes)
+    assert latencies[-1] < 0.05, latencies
+
+    # One access line and one count per 408; nothing alarming on stderr.
+    after = node.metric("castedge_bad_requests_total", listener="origin", reason="header_timeout")
+    assert after - before == len(cut)
+    assert len(node.access_lines('-" 408 ')) - answered_before == len(cut)
+    assert node.alarms() == []
+
+
+def test_a_later_head_is_due_header_timeout_after_its_first_byte(node: Node) -> None:
+    with socket.create_connection(node.address()) as sock:
+        sock.sendall(PROBE.replace(b"Connection: close\r\n", b""))
+        assert read_answer(sock).status == 206
+        # Idle for longer than header_timeout: between requests keepalive_timeout rules.
+        time.sleep(HEADER_TIMEOUT * 1.5)
+        assert tcp_state(sock) == TCP_ESTABLISHED
+        sock.sendall(HEAD)
+        began = time.monotonic()
+        answer = read_answer(sock, timeout=HEADER_TIMEOUT + 5)
+        held = time.monotonic() - began
+    assert answer.status == 408
+    assert answer.closed
+    assert HEADER_TIMEOUT - 0.05 <= held <= HEADER_TIMEOUT + SLACK
+    assert node.alarms() == []
+
+
+def test_a_head_completed_in_time_is_served(node: Node) -> None:
+    with socket.create_connection(node.address()) as sock:
+        for part in (HEAD, b"Range: bytes=0-1\r\n", b"\r\n"):
+            sock.sendall(part)
+            time.sleep(HEADER_TIMEOUT / 4)
+        answer = read_answer(sock)
+    assert answer.status == 206
+    assert answer.body == BODY[:2]
+
+
+def wait_closed(sock: socket.socket, within: float, began: float | None = None) -> float:
+    """Seconds from ``began`` (now) until the server ends ``sock``, polled without reading."""
+    began = time.monotonic() if began is None else began
+    while tcp_state(sock) == TCP_ESTABLISHED:
+        if time.monotonic() - began > within:
+            raise AssertionError(f"still open after {within} s")
+        time.sleep(0.01)
+    return time.monotonic() - began
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(node: Node) -> None:
+    before = node.metric(
+        "castedge_connection_timeouts_total", listener="origin", timeout="header_timeout"
+    )
+    with socket.create_connection(node.address()) as sock:
+        held = wait_closed(sock, within=HEADER_TIMEOUT + 5)
+        assert sock.recv(100) == b""
+    assert HEADER_TIMEOUT - 0.05 <= held <= HEADER_TIMEOUT + SLACK
+    after = node.metric(
+        "castedge_connection_timeouts_total", listener="origin", timeout="header_timeout"
+    )
+    assert after == before + 1
+
+
+def test_an_idle_connection_is_closed_after_keepalive_timeout(node: Node) -> None:
+    with socket.create_connection(node.address()) as sock:
+        sock.sendall(PROBE.replace(b"Connection: close\r\n", b""))
+        # The answer takes a millisecond; the idle time starts with it.
+        answered = time.monotonic()
+        assert read_answer(sock).status == 206
+        held = wait_closed(sock, within=KEEPALIVE_TIMEOUT + 5, began=answered)
+        assert sock.recv(100) == b""
+    assert KEEPALIVE_TIMEOUT - 0.05 <= held <= KEEPALIVE_TIMEOUT + SLACK
+
+
+def test_the_admin_listener_cuts_slow_heads_too(node: Node) -> None:
+    with socket.create_connection(node.address("admin")) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        began = time.monotonic()
+        answer = read_answer(sock, timeout=HEADER_TIMEOUT + 5)
+    assert answer.status == 408
+    assert time.monotonic() - began <= HEADER_TIMEOUT + SLACK
+    assert (
+        node.metric("castedge_bad_requests_total", listener="admin", reason="header_timeout") >= 1
+    )
