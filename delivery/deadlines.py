@@ -127,10 +127,7 @@ def cut(transport: asyncio.Transport) -> None:
     for it, in our buffers and the kernel's, for as long as it keeps its window shut
     (nginx's ``reset_timedout_connection`` does the same).
     """
-    if transport.is_closing():
-        # Cut already, or closing: nothing of its socket is left to reach.
-        transport.abort()
-        return
+    # A transport cut already has no socket left to reach (uvloop raises ValueError).
     with contextlib.suppress(OSError, ValueError):
         sock = transport.get_extra_info("socket")
         if sock is not None:

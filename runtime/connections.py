@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web, web_protocol
 from aiohttp.http import RawRequestMessage
@@ -162,6 +162,8 @@ class GuardedHandler(web_protocol.RequestHandler):
 
     __slots__ = (
         "_admitted",
+        "_closing_timer",
+        "_connection",
         "_guard",
         "_head_timer",
         "_heard",
@@ -182,6 +184,10 @@ class GuardedHandler(web_protocol.RequestHandler):
         self._refusing = False
         self._lingering: asyncio.Future[bool] | None = None
         self._response_timer: asyncio.TimerHandle | None = None
+        #: The transport from connection_made to connection_lost (aiohttp lets go of
+        #: its own when it closes it, before the close is done).
+        self._connection: asyncio.Transport | None = None
+        self._closing_timer: asyncio.TimerHandle | None = None
         #: The deadline of the response being sent (``delivery.deadlines.deadline_of``).
         self.deadline = Deadline(guard.http.send_timeout)
 
@@ -195,23 +201,42 @@ class GuardedHandler(web_protocol.RequestHandler):
             return
         self._admitted = True
         super().connection_made(transport)
+        self._connection = cast(asyncio.Transport, transport)
         # The first head is due header_timeout after the accept; aiohttp's idle timer,
         # armed for it too, would cut it first were keepalive_timeout the shorter.
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
             self._keepalive_handle = None
         self._arm_head_timer()
+        if self._task_handler is not None:
+            self._task_handler.add_done_callback(self._served)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._admitted:
             self._admitted = False
             self._guard.closed()
-        for timer in (self._head_timer, self._response_timer):
+        self._connection = None
+        for timer in (self._head_timer, self._response_timer, self._closing_timer):
             if timer is not None:
                 timer.cancel()
-        self._head_timer = self._response_timer = None
+        self._head_timer = self._response_timer = self._closing_timer = None
         self._stop_lingering()
         super().connection_lost(exc)
+
+    def _served(self, _: asyncio.Task[None]) -> None:
+        # aiohttp is done with the connection and has closed it; a close waits for the
+        # last of a response to leave our buffer, for as long as the client takes to
+        # read it, and a client that reads nothing more would hold it for ever.
+        if self._connection is not None:
+            self._closing_timer = self._loop.call_later(
+                self._guard.http.send_timeout, self._closing_timed_out
+            )
+
+    def _closing_timed_out(self) -> None:
+        self._closing_timer = None
+        if self._connection is not None:
+            self._guard.timed_out("send_timeout")
+            cut(self._connection)
 
     def data_received(self, data: bytes) -> None:
         if self._refusing:
