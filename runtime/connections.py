@@ -11,7 +11,8 @@ whose connections are ``GuardedHandler``: aiohttp's own protocol with the listen
 - ``send_timeout`` and ``response_timeout``: each response gets a ``Deadline``
   (``delivery.deadlines``), which the zero-copy path reads from the protocol and
   aiohttp's drain obeys here; ``response_timeout`` also has a timer of its own, so a
-  response waiting on anything at all is cut at its cap.
+  response waiting on anything at all is cut at its cap. A connection aiohttp has
+  closed gets ``send_timeout`` more to hand over what its transport still holds.
 - ``max_connections``: a connection beyond it is closed at once, before a parser or a
   task is spent on it, and the ones open carry on.
 - A request the parser refuses gets the ``delivery.limits`` answer (414, 431 or 400),

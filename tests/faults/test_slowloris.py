@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import threading
 import time
 from collections.abc import Iterator
 
@@ -81,23 +83,25 @@ async def slow_head(address: tuple[str, int], every: float) -> tuple[float, floa
     return ended - connected, ended - connecting, answer
 
 
-async def probe(address: tuple[str, int]) -> tuple[float, bytes]:
-    """A well-behaved client: a two-byte range on a new connection, and its latency."""
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    reader, writer = await asyncio.open_connection(*address)
-    writer.write(PROBE)
-    async with asyncio.timeout(5):
-        answer = await reader.read()
-    writer.close()
-    return loop.time() - began, answer
+def probe(url: str) -> tuple[float, str]:
+    """A well-behaved client, curl in a process of its own, so the attack's busy loop
+    cannot delay it: a two-byte range on a new connection, and how long it took."""
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-r", "0-1", "--max-time", "5",
+         "-w", "%{http_code} %{time_total}", url],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    status, _, seconds = done.stdout.partition(" ")
+    return float(seconds or "inf"), status
 
 
 async def attack(
     address: tuple[str, int], connections: int, seconds: float
-) -> tuple[list[tuple[float, float, bytes]], list[tuple[float, bytes]]]:
-    """``connections`` slowloris connections, each reconnecting when cut, for ``seconds``;
-    a probe every 50 ms meanwhile. Returns every slow connection's end and every probe's."""
+) -> list[tuple[float, float, bytes]]:
+    """``connections`` slowloris connections, each reconnecting when cut, for ``seconds``.
+
+    Returns how each one ended (see ``slow_head``).
+    """
     loop = asyncio.get_running_loop()
     ends = loop.time() + seconds
     cut: list[tuple[float, float, bytes]] = []
@@ -106,21 +110,32 @@ async def attack(
         while loop.time() < ends:
             cut.append(await slow_head(address, every=0.2))
 
-    attackers = [asyncio.create_task(attacker()) for _ in range(connections)]
-    # Let them connect before measuring anyone else.
-    await asyncio.sleep(0.3)
-    probes = []
-    while loop.time() < ends:
-        probes.append(await probe(address))
-        await asyncio.sleep(0.05)
-    await asyncio.gather(*attackers)
-    return cut, probes
+    await asyncio.gather(*(attacker() for _ in range(connections)))
+    return cut
+
+
+def probing(url: str, stop: threading.Event, found: list[tuple[float, str]]) -> None:
+    """Probe every 50 ms until ``stop``, bounded to 200 probes."""
+    # Let the attack connect before measuring anyone else.
+    if stop.wait(0.3):
+        return
+    while not stop.is_set() and len(found) < 200:
+        found.append(probe(url))
+        stop.wait(0.05)
 
 
 def test_slow_heads_are_cut_with_408_while_others_are_served(node: Node) -> None:
     before = node.metric("castedge_bad_requests_total", listener="origin", reason="header_timeout")
     answered_before = len(node.access_lines('-" 408 '))
-    cut, probes = asyncio.run(attack(node.address(), connections=200, seconds=3.0))
+    stop = threading.Event()
+    probes: list[tuple[float, str]] = []
+    prober = threading.Thread(target=probing, args=(node.proc.url(EPISODE), stop, probes))
+    prober.start()
+    try:
+        cut = asyncio.run(attack(node.address(), connections=200, seconds=3.0))
+    finally:
+        stop.set()
+        prober.join()
 
     # Every slow connection got its 408 and was closed, at header_timeout and no later.
     assert len(cut) >= 400
@@ -132,10 +147,8 @@ def test_slow_heads_are_cut_with_408_while_others_are_served(node: Node) -> None
     assert max(least for least, _, _ in cut) <= HEADER_TIMEOUT + SLACK
 
     # Meanwhile a normal client was answered at once, every time.
-    assert len(probes) >= 20
-    assert {answer.split(b"\r\n", 1)[0] for _, answer in probes} == {
-        b"HTTP/1.1 206 Partial Content"
-    }
+    assert len(probes) >= 15
+    assert {status for _, status in probes} == {"206"}
     latencies = sorted(seconds for seconds, _ in probes)
     assert latencies[-1] < 0.05, latencies
 
