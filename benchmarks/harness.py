@@ -62,6 +62,21 @@ done = function(summary, latency, requests)
 end
 """
 
+# wrk runs request() for every request: rotate over the files (PATHS, a Lua list's
+# items) so each is read.
+ROTATE_SCRIPT = (
+    """\
+local paths = {PATHS}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format(nil, paths[i])
+end
+"""
+    + WRK_DONE
+)
+
+
 NGINX_CONF = """\
 {user}worker_processes {workers};
 pid {dir}/nginx.pid;

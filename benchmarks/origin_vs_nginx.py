@@ -61,19 +61,6 @@ BACKGROUND_WARN_CORES = 0.3
 #: server's: the row then says so, and CPU per request is the figure to compare.
 CLIENT_BOUND_SHARE = 0.9
 
-# wrk runs request() for every request: rotate over the files so each is read.
-WRK_SCRIPT = (
-    """\
-local paths = {PATHS}
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format(nil, paths[i])
-end
-"""
-    + harness.WRK_DONE
-)
-
 
 # -- processes -------------------------------------------------------------------------
 
@@ -325,7 +312,8 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     log(f"writing {args.files} x {args.size_mb} MB under {workdir}/media")
     files = make_media(workdir, args.files, args.size_mb * MB)
     script = workdir / "rotate.lua"
-    script.write_text(WRK_SCRIPT.replace("PATHS", ", ".join(json.dumps(p) for p, _, _ in files)))
+    paths = ", ".join(json.dumps(p) for p, _, _ in files)
+    script.write_text(harness.ROTATE_SCRIPT.replace("PATHS", paths))
     for workers in args.workers:
         first = len(servers)
         try:

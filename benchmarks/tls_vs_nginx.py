@@ -98,19 +98,6 @@ QUIET_CORES = 0.2
 #: server's, and CPU per byte or per request is the figure to compare.
 CLIENT_BOUND_SHARE = 0.9
 
-# wrk runs request() for every request: rotate over the files so each is read.
-WRK_SCRIPT = (
-    """\
-local paths = {PATHS}
-local i = 0
-request = function()
-  i = i % #paths + 1
-  return wrk.format(nil, paths[i])
-end
-"""
-    + harness.WRK_DONE
-)
-
 
 # -- certificates and TLS facts --------------------------------------------------------
 
@@ -463,7 +450,8 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     log(f"writing {args.files} x {args.size_mb} MB under {root}/media")
     files = make_media(root, args.files, args.size_mb * MB)
     script = workdir / "rotate.lua"
-    script.write_text(WRK_SCRIPT.replace("PATHS", ", ".join(json.dumps(p) for p, _ in files)))
+    paths = ", ".join(json.dumps(p) for p, _ in files)
+    script.write_text(harness.ROTATE_SCRIPT.replace("PATHS", paths))
 
     log(
         "starting nginx and castedge (HTTPS, one worker each)"
