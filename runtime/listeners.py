@@ -28,6 +28,12 @@ log = logging.getLogger("castedge")
 #: most: an Internet round trip for a request line, with room for a busy machine.
 ACCEPT_GRACE = 1.5
 
+#: Connections the kernel queues for a media listener until the worker accepts them.
+#: aiohttp's 128 overflowed when 200 slow heads cut at once all reconnected: a
+#: well-behaved client's SYN was dropped and its connect took a SYN retry, a second.
+#: nginx listens with 511; the kernel caps it at net.core.somaxconn (4096 since 5.4).
+BACKLOG = 1024
+
 
 @dataclass(frozen=True)
 class Listener:
@@ -83,6 +89,7 @@ def _site(runner: web.AppRunner, listener: Listener) -> web.BaseSite:
         listener.listen.port,
         reuse_port=listener.reuse_port or None,
         ssl_context=listener.ssl_context,
+        backlog=BACKLOG,
     )
 
 
