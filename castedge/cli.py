@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from castedge import __version__
 from castedge.common import config_path
 from castedge.edge_cli import add_edge_commands
 from castedge.install_cli import add_install_commands
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="castedge", description="Self-hosted edge media delivery and caching."
     )
+    parser.add_argument("--version", action="version", version=f"castedge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

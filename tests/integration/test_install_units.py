@@ -7,10 +7,13 @@ import shutil
 import stat
 import subprocess
 import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from castedge.install_units import PLACEMENTS
 from tests.support.process import CASTEDGE
 
 ROOT = Path(__file__).parents[2]
@@ -113,9 +116,8 @@ def test_a_place_it_cannot_write_is_one_line_naming_it(tmp_path: Path) -> None:
     assert done.stderr == f"castedge install-units: cannot write {unit}: Not a directory\n"
 
 
-def test_a_built_package_carries_the_files_and_installs_them(tmp_path: Path) -> None:
-    """What a wheel holds is what build_py copies: files, where the checkout has links."""
-    tree = tmp_path / "src"
+def _checkout_copy(tree: Path) -> None:
+    """The files git knows (committed or not), links kept as links, as a clean clone has."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT, capture_output=True, check=True, timeout=60,
@@ -126,31 +128,86 @@ def test_a_built_package_carries_the_files_and_installs_them(tmp_path: Path) -> 
             continue  # deleted in the work tree, not yet in a commit
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, tree / name, follow_symlinks=False)
-    assert (tree / "castedge/data/castedge.service").is_symlink()
-    built = tmp_path / "lib"
-    subprocess.run(
-        [sys.executable, "-c", "from setuptools import setup; setup()", "-q",
-         "build_py", "--build-lib", str(built)],
-        cwd=tree, capture_output=True, check=True, timeout=120,
-    )  # fmt: skip
-    data = built / "castedge/data"
-    assert not (data / "castedge.service").is_symlink()
-    assert (data / "castedge.service").read_text() == (
-        ROOT / "systemd/castedge.service"
-    ).read_text()
 
-    # Run it from the build alone: another directory, nothing of the checkout on the path.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(built)}
-    python = [sys.executable, "-m", "castedge.cli"]
+
+def test_the_wheel_installs_and_runs_from_a_fresh_venv(tmp_path: Path) -> None:
+    """``python -m build`` makes a wheel that carries every file install-units places.
+
+    The wheel goes into a new venv with --no-deps; the dependencies come from this
+    venv's site-packages (by a .pth line, which loads no .pth of its own, so the
+    checkout's editable install stays out), and nothing of the checkout is on the path.
+    """
+    tree = tmp_path / "src"
+    _checkout_copy(tree)
+    assert (tree / "castedge/data/castedge.service").is_symlink()
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist),
+         str(tree)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    (wheel,) = dist.glob("castedge-*.whl")
+    assert wheel.name.startswith(f"castedge-{version}-")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        # Files, not links: a wheel keeps no symbolic link.
+        shipped = archive.read("castedge/data/castedge.service")
+    assert {f"castedge/data/{p.source}" for p in PLACEMENTS} <= names
+    assert "castedge/data/grafana-dashboard.json" in names
+    assert shipped == (ROOT / "systemd/castedge.service").read_bytes()
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)  # fmt: skip
+    python = venv / "bin/python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    ours = next(p for p in map(Path, sys.path) if (p / "aiohttp").is_dir())
+    (Path(site) / "castedge-test-deps.pth").write_text(f"{ours}\n")
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+         "--no-index", "--quiet", "--disable-pip-version-check", str(wheel)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    castedge = venv / "bin/castedge"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "CASTEDGE_CONFIG")}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(castedge), *args], cwd=tmp_path, env=env | extra,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    done = run("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"castedge {version}\n"
     where = subprocess.run(
-        [sys.executable, "-c", "import castedge.install_units as m; print(m.__file__)"],
+        [python, "-c", "import castedge; print(castedge.__file__)"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
-    assert where.stdout.startswith(str(built))
+    assert where.stdout.startswith(str(venv))
+
     root = tmp_path / "root"
-    done = subprocess.run(
-        [*python, "install-units", "--prefix", str(root)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run("install-units", "--prefix", str(root))
     assert done.returncode == 0, done.stderr
     assert files_under(root) == {name: mode for name, (_, mode) in EXPECTED.items()}
+    unit = (root / "etc/systemd/system/castedge.service").read_text()
+    assert f"ExecStart={castedge} serve" in unit
+    assert "/usr/local/bin/castedge" not in unit
+    assert f"the units run {castedge}" in done.stdout
+
+    # The example it placed is a whole node, once its secrets are given.
+    secrets = {
+        "CASTEDGE_ADMIN_TOKEN": "an-admin-token-0123456789",
+        "CASTEDGE_SIGNING_KEY_2025A": "a" * 43,
+        "CASTEDGE_SIGNING_KEY_2025B": "b" * 43,
+    }
+    settings = root / "etc/castedge/castedge.yaml"
+    done = run("check-config", str(settings), **secrets)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{settings}: OK, roles: origin, edge, locator\n")
