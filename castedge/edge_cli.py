@@ -10,9 +10,13 @@ from collections.abc import Callable
 
 from castedge.common import duration_arg, load_from_args
 from edge.errors import EdgeError
+from geo.grant import MANIFEST_SUFFIXES, proxy_scope
 from signer import ClaimError
 
 __all__ = ["add_edge_commands"]
+
+#: Grants only have to reach the locator (docs/locator.md): five minutes to press play.
+GRANT_TTL = 300.0
 
 WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
 
@@ -36,7 +40,25 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except (ClaimError, EdgeError) as exc:
         print(f"castedge sign: {exc}", file=sys.stderr)
         return 2
+    if args.scope is None and args.path.endswith(MANIFEST_SUFFIXES):
+        folder = proxy_scope(args.path.lstrip("/"))
+        print(f"castedge sign: a playlist: the token grants its folder {folder}", file=sys.stderr)
     print(url)
+    return 0
+
+
+def cmd_grant(args: argparse.Namespace) -> int:
+    from edge.commands import grant
+
+    settings = load_from_args(args)
+    try:
+        minted = grant(
+            settings, args.path, now=time.time(), subject=args.subject, ttl=args.ttl, ip=args.ip
+        )
+    except (ClaimError, EdgeError) as exc:
+        print(f"castedge grant: {exc}", file=sys.stderr)
+        return 2
+    print(minted)
     return 0
 
 
@@ -89,6 +111,30 @@ def add_edge_commands(
     )
     p.add_argument("--base", metavar="URL", help="the edge base URL (default: edge.public_url)")
     p.set_defaults(func=cmd_sign)
+
+    p = with_config(
+        sub.add_parser(
+            "grant",
+            help="print a grant for a student and a course, as the web app mints it",
+            description=(
+                "Mint a grant (purpose castedge.grant) for the locator: a player's "
+                "/v/<path>?grant=GRANT is sent to the nearest region with a signed URL "
+                "granting what this grant grants. A playlist gets its folder."
+            ),
+        )
+    )
+    p.add_argument(
+        "path", help="what the student may watch: a folder ending in '/' (a course) or one file"
+    )
+    p.add_argument("--subject", metavar="S", required=True, help="the user id (for revocation)")
+    p.add_argument(
+        "--ttl",
+        type=duration_arg,
+        default=GRANT_TTL,
+        help="how long the player has to reach the locator (default 5m)",
+    )
+    p.add_argument("--ip", metavar="CIDR", help="bind the grant to an address or network")
+    p.set_defaults(func=cmd_grant)
 
     p = with_config(
         sub.add_parser(

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from config import ConfigError, Settings
-from signer import RevocationList, RevocationListError, Signer, fingerprint
+from geo.grant import MANIFEST_SUFFIXES, proxy_scope
+from signer import Purpose, RevocationList, RevocationListError, Signer, fingerprint
 from signer.revocation import FINGERPRINT_LENGTH
 
 from .access import split_signed
 from .errors import CommandError
 from .revocations import RevocationFile
 
-__all__ = ["Revoked", "revoke", "signed_url", "token_fingerprint"]
+__all__ = ["Revoked", "grant", "playlist_scope", "revoke", "signed_url", "token_fingerprint"]
 
 _FINGERPRINT = re.compile(rf"(?:fp:)?([0-9a-f]{{{FINGERPRINT_LENGTH}}})")
 #: Used when the settings have no signing section: the signer's own defaults.
@@ -29,12 +30,12 @@ _DEFAULT_MAX_TTL = 86400.0
 _DEFAULT_LEEWAY = 30.0
 
 
-def _signer(settings: Settings, command: str) -> Signer:
+def _signer(settings: Settings, command: str, purpose: Purpose = Purpose.URL_TOKEN) -> Signer:
     if settings.signing is None:
         raise ConfigError(
             settings.source, "signing", f"missing; castedge {command} needs the signing keys"
         )
-    return Signer.from_settings(settings)
+    return Signer.from_settings(settings, purpose=purpose)
 
 
 def base_url(settings: Settings, *, region: str | None = None, base: str | None = None) -> str:
@@ -86,17 +87,70 @@ def signed_url(
     region: str | None = None,
     base: str | None = None,
 ) -> str:
-    """A ready URL for ``path`` (decoded, as files are named); raises ClaimError if unfit."""
+    """A ready URL for ``path`` (decoded, as files are named); raises ClaimError if unfit.
+
+    A playlist's token grants its folder unless ``scope`` names a folder (see
+    ``playlist_scope``).
+    """
     signer = _signer(settings, "sign")
+    path = path.lstrip("/")
     return signer.url(
-        path.lstrip("/"),
+        path,
         now=now,
         base=base_url(settings, region=region, base=base),
         ttl=ttl,
-        scope=scope,
+        scope=playlist_scope(path, scope, "--scope"),
         ip=ip,
         subject=subject,
     )
+
+
+def playlist_scope(path: str, scope: str | None, given_as: str) -> str | None:
+    """The scope a token for ``path`` needs: for a playlist, a folder, as the locator grants.
+
+    A playlist names its segments and variant playlists by relative URLs, so a token for
+    the file alone would play nothing; its folder is granted instead (what the locator
+    does for a proxy-vouched playlist). A scope of one file for a playlist, or a
+    playlist at the top of the bucket (whose folder is the whole site, which no token
+    may grant), is refused with the reason. Any other path keeps ``scope``.
+    """
+    if not path.endswith(MANIFEST_SUFFIXES):
+        return scope
+    folder = proxy_scope(path)
+    if folder == path:
+        raise CommandError(
+            f"{path} is a playlist at the top of the bucket: a token for its segments "
+            "would have to grant the whole site, which no token may; put it in a folder"
+        )
+    if scope is None:
+        return folder
+    if not scope.endswith("/"):
+        raise CommandError(
+            f"{given_as} {scope} is one file, but {path} is a playlist: its segments and "
+            f"variant playlists would be refused; grant a folder, such as {folder} "
+            f"(what leaving {given_as} out gives)"
+        )
+    return scope
+
+
+def grant(
+    settings: Settings,
+    path: str,
+    *,
+    now: float,
+    subject: str,
+    ttl: float,
+    ip: str | None = None,
+) -> str:
+    """A grant for ``path`` (a folder ending in "/" or one file), as the web app mints it.
+
+    Purpose ``castedge.grant``, signed with ``signing.active``; a playlist gets its
+    folder. Raises ClaimError for a value no token may carry.
+    """
+    grants = _signer(settings, "grant", Purpose.GRANT)
+    scope = path.lstrip("/")
+    scope = playlist_scope(scope, None, "PATH") or scope
+    return grants.mint(scope, now=now, ttl=ttl, ip=ip, subject=subject)
 
 
 def token_fingerprint(text: str) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from config import ConfigError, Settings, settings_from_mapping
-from edge.commands import base_url, signed_url
+from edge.commands import base_url, grant, playlist_scope, signed_url
 from edge.errors import CommandError
-from signer import ClaimError, Signer
+from signer import ClaimError, Purpose, Signer, TokenRejected
 
 NOW = 1_767_225_600
 KEY = "unit-test-secret-0123456789abcdef"
@@ -98,3 +98,41 @@ def test_signed_url_is_what_the_signer_mints_and_verifies() -> None:
 def test_a_path_outside_its_scope_is_not_signed() -> None:
     with pytest.raises(ClaimError, match="lies outside scope"):
         signed_url(settings(edge=EDGE), "courses/py/ch02/a.mp4", now=NOW, scope="courses/py/ch01/")
+
+
+@pytest.mark.parametrize(
+    ("path", "scope", "expected"),
+    [
+        ("courses/py/ch01/index.m3u8", None, "courses/py/ch01/"),
+        ("courses/py/ch01/master.mpd", None, "courses/py/ch01/"),
+        ("courses/py/ch01/index.m3u8", "courses/py/", "courses/py/"),
+        ("courses/py/ch01/lesson.mp4", None, None),
+        ("courses/py/ch01/lesson.mp4", "courses/py/ch01/lesson.mp4", "courses/py/ch01/lesson.mp4"),
+    ],
+)
+def test_a_playlist_is_scoped_to_its_folder(path: str, scope: str | None, expected: str) -> None:
+    assert playlist_scope(path, scope, "--scope") == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "scope", "message"),
+    [
+        ("index.m3u8", None, "a playlist at the top of the bucket"),
+        ("courses/a/index.m3u8", "courses/a/index.m3u8", "is one file, but courses/a/index.m3u8"),
+    ],
+)
+def test_a_playlist_scope_that_could_not_play_is_refused(
+    path: str, scope: str | None, message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        playlist_scope(path, scope, "--scope")
+
+
+def test_a_grant_is_what_the_locator_verifies_for_the_paths_under_it() -> None:
+    minted = grant(settings(edge=EDGE), "courses/py/", now=NOW, subject="u-7", ttl=300)
+    grants = Signer({"k1": KEY}, "k1", purpose=Purpose.GRANT)
+    claims = grants.verify(minted, "courses/py/ch03/index.m3u8", now=NOW + 299)
+    assert (claims.scope, claims.subject, claims.expires_at) == ("courses/py/", "u-7", NOW + 300)
+    # Not an edge token: the purposes keep the two apart under the same key.
+    with pytest.raises(TokenRejected):
+        Signer({"k1": KEY}, "k1").verify(minted, "courses/py/ch03/index.m3u8", now=NOW)
