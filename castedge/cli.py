@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from castedge import __version__
-from castedge.common import config_path
+from castedge.common import config_path, settings_hint
 from castedge.edge_cli import add_edge_commands
 from castedge.install_cli import add_install_commands
 from castedge.locator_cli import add_locator_commands
 from castedge.publish_cli import add_publish_commands
 from castedge.stats_cli import add_stats_commands
+from castedge.status_cli import add_status_commands
 from castedge.switch_cli import add_switch_commands
 from castedge.sync_cli import add_sync_commands
 from config import (
@@ -154,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sync_commands(sub, with_config)
     add_install_commands(sub)
     add_stats_commands(sub, with_config)
+    add_status_commands(sub, with_config)
 
     p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
     p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")
@@ -174,7 +177,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         code = args.func(args)
     except ConfigError as exc:
-        print(f"castedge: {exc}", file=sys.stderr)
+        if exc.key is None and exc.line is None and not os.path.lexists(exc.source):
+            print(settings_hint(args, exc.source), file=sys.stderr)
+        else:
+            print(f"castedge: {exc}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         code = 130

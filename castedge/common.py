@@ -5,9 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
+import stat
+import sys
 from typing import TYPE_CHECKING
 
-from config import AdminSettings, Settings, config_path_from, load_settings, parse_duration
+from config import (
+    DEFAULT_CONFIG_PATH,
+    AdminSettings,
+    Settings,
+    config_path_from,
+    load_settings,
+    parse_duration,
+)
+from config.load import CONFIG_PATH_VARIABLE
 
 if TYPE_CHECKING:
     from publish.daemon import SyncDaemon
@@ -15,12 +25,15 @@ if TYPE_CHECKING:
 __all__ = [
     "TOKEN_VARIABLE",
     "admin_token",
+    "admin_token_from",
     "admin_url",
     "client_ssl",
     "config_path",
     "duration_arg",
     "load_from_args",
+    "settings_hint",
     "sync_daemon",
+    "token_file_arg",
 ]
 
 #: The environment variable the client commands read the admin token from.
@@ -88,15 +101,63 @@ def admin_token(token_file: str | None, settings: Settings | None) -> str | None
 
     Raises OSError when the token file cannot be read; the caller names it.
     """
+    return admin_token_from(token_file, settings)[0]
+
+
+def admin_token_from(token_file: str | None, settings: Settings | None) -> tuple[str | None, str]:
+    """The admin token and where it came from, in words for a message; see admin_token.
+
+    A token file other users can read is used, with a warning on stderr: the token
+    opens every admin endpoint of the fleet.
+    """
     if token_file is not None:
         with open(token_file, encoding="utf-8") as file:
-            return file.read().strip() or None
+            mode = stat.S_IMODE(os.fstat(file.fileno()).st_mode)
+            token = file.read().strip() or None
+        if mode & 0o077:
+            print(
+                f"castedge: warning: --token-file {token_file} can be read by other users "
+                f"(mode {mode:04o}): chmod 600 {token_file}",
+                file=sys.stderr,
+            )
+        return token, f"read from --token-file {token_file}"
     from_env = os.environ.get(TOKEN_VARIABLE, "").strip()
     if from_env:
-        return from_env
+        return from_env, f"read from ${TOKEN_VARIABLE}"
     if settings is not None and settings.admin.token is not None:
-        return settings.admin.token.reveal()
-    return None
+        return settings.admin.token.reveal(), f"read from admin.token in {settings.source}"
+    return None, f"missing: give --token-file FILE, or set ${TOKEN_VARIABLE} or admin.token"
+
+
+def token_file_arg(p: argparse.ArgumentParser) -> None:
+    """Adds ``--token-file`` to an admin command, its help naming what it reads instead."""
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"a file holding the admin token, mode 0600 "
+        f"(default: ${TOKEN_VARIABLE}, then admin.token of the settings file)",
+    )
+
+
+def settings_hint(args: argparse.Namespace, source: str) -> str:
+    """Where a command looked for a settings file it did not find, and how to give one."""
+    if getattr(args, "config", None) == source:
+        why = "named by --config"
+    elif os.environ.get(CONFIG_PATH_VARIABLE) == source:
+        why = f"named by ${CONFIG_PATH_VARIABLE}"
+    elif source == DEFAULT_CONFIG_PATH:
+        why = f"the default: neither --config nor ${CONFIG_PATH_VARIABLE} was given"
+    else:
+        why = "named on the command line"
+    from importlib import resources
+
+    example = resources.files("castedge") / "data" / "castedge.yaml"
+    return (
+        f"castedge: no settings file at {source} ({why})\n"
+        f"  give one with --config FILE or {CONFIG_PATH_VARIABLE}=FILE\n"
+        f"  start from config/example.yaml (this package's copy: {example}),\n"
+        f"  or run `castedge install-units`, which puts it at {DEFAULT_CONFIG_PATH}"
+    )
 
 
 def sync_daemon(url: str, token_file: str | None, settings: Settings | None) -> SyncDaemon:

@@ -61,6 +61,7 @@ def cmd_install_units(args: argparse.Namespace) -> int:
     print("  castedge check-config /etc/castedge/castedge.yaml")
     print("  sysctl --system")
     print("  systemctl daemon-reload && systemctl enable --now castedge")
+    print("  castedge status")
     print("and on a node with a locator, once /etc/GeoIP.conf holds your MaxMind account:")
     print("  systemctl enable --now geoipupdate.timer")
     return 0
@@ -81,6 +82,7 @@ def add_install_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     )
     p.add_argument(
         "--prefix",
+        "--root",
         default="/",
         metavar="DIR",
         help="install under DIR instead of / (a chroot, an image being built)",

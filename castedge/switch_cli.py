@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from castedge.common import admin_url, client_ssl
+from castedge.common import admin_token_from, admin_url, client_ssl, token_file_arg
 from config import ConfigError, Settings, config_path_from, load_settings, parse_duration
 
 __all__ = ["add_switch_commands"]
@@ -30,23 +30,28 @@ def _who() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str, Settings | None]:
-    token = os.environ.get("CASTEDGE_ADMIN_TOKEN", "")
+def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str, str, Settings | None]:
+    """The nodes to ask, the admin token, where the token came from, and the settings."""
     nodes = list(args.node or [])
-    need_config = not nodes or not token
+    try:
+        token, where = admin_token_from(args.token_file, None)
+    except OSError as exc:
+        raise ValueError(
+            f"cannot read --token-file {args.token_file}: {exc.strerror or exc}"
+        ) from None
     settings: Settings | None = None
-    if need_config:
+    if not nodes or token is None:
         try:
             settings = load_settings(config_path_from(args.config, os.environ))
         except ConfigError:
             if not nodes:
                 raise
         else:
-            if not token and settings.admin.token is not None:
-                token = settings.admin.token.reveal()
+            if token is None:
+                token, where = admin_token_from(None, settings)
             if not nodes:
                 nodes = [admin_url(settings.admin)]
-    return [n.rstrip("/") for n in nodes], token, settings
+    return [n.rstrip("/") for n in nodes], token or "", where, settings
 
 
 def _call(
@@ -94,7 +99,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _run(args: argparse.Namespace, which: str) -> int:
-    nodes, token, settings = _nodes_and_token(args)
+    nodes, token, where, settings = _nodes_and_token(args)
     body: dict[str, Any] | None = None
     if args.action in ("on", "off"):
         body = {"mode": args.action, "by": _who()}
@@ -106,12 +111,13 @@ def _run(args: argparse.Namespace, which: str) -> int:
     rows = [["NODE", which.upper(), "SINCE", "BY"]]
     if which == "fallback":
         rows[0].append("AUTO")
-    failed = 0
+    failed = refused = 0
     for node in nodes:
         try:
             doc = _call(node, f"/admin/{which}", token, body, client_ssl(settings, node))
         except RuntimeError as exc:
             failed += 1
+            refused += str(exc).startswith("refused")
             rows.append([node, str(exc), "", ""] + ([""] if which == "fallback" else []))
             continue
         row = [node, "on" if doc["on"] else "off", doc.get("since") or "-", doc.get("by") or "-"]
@@ -119,6 +125,8 @@ def _run(args: argparse.Namespace, which: str) -> int:
             row.append("on" if doc.get("auto") else "off")
         rows.append(row)
     print(_table(rows))
+    if refused:
+        print(f"castedge {which}: refused; the admin token was {where}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -136,6 +144,7 @@ def add_switch_commands(sub: Any, with_config: Any) -> None:
             metavar="URL",
             help="a node's admin URL (repeat for many; default: admin.listen of the config)",
         )
+        token_file_arg(p)
         if which == "maintenance":
             p.add_argument("--message", help="the text shown on the maintenance page")
             p.add_argument("--retry-after", metavar="DURATION", help="e.g. 10s (default 10s)")

@@ -8,7 +8,14 @@ import sys
 import time
 from collections.abc import Callable
 
-from castedge.common import TOKEN_VARIABLE, admin_url, config_path, load_from_args, sync_daemon
+from castedge.common import (
+    TOKEN_VARIABLE,
+    admin_token_from,
+    admin_url,
+    config_path,
+    load_from_args,
+    sync_daemon,
+)
 from config import Settings
 
 __all__ = ["add_sync_commands", "run_sync_role"]
@@ -24,7 +31,7 @@ def run_sync_role(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_status(args: argparse.Namespace) -> int:
-    from publish.errors import DaemonError, DaemonUnreachable
+    from publish.errors import DaemonError, DaemonRefused, DaemonUnreachable
     from publish.sync_table import status_lines
 
     # With --sync and a token from elsewhere, no settings file is needed.
@@ -49,6 +56,9 @@ def cmd_sync_status(args: argparse.Namespace) -> int:
         return 1
     except DaemonError as exc:
         print(f"castedge sync status: {exc}", file=sys.stderr)
+        if isinstance(exc, DaemonRefused):
+            where = admin_token_from(args.token_file, settings)[1]
+            print(f"castedge sync status: the admin token was {where}", file=sys.stderr)
         return 1
     for line in status_lines(status, time.time()):
         print(line)
