@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from castedge.common import (
     TOKEN_VARIABLE,
+    admin_token_from,
     admin_url,
     duration_arg,
     load_from_args,
@@ -59,6 +60,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         DEFAULT_PART_SIZE,
         ChecksumMismatch,
         DaemonError,
+        DaemonRefused,
         ProgressLine,
         PublishError,
         Uploader,
@@ -148,6 +150,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
             "its next listing of the bucket will find the new objects",
             file=sys.stderr,
         )
+        if isinstance(exc, DaemonRefused):
+            where = admin_token_from(args.token_file, settings)[1]
+            print(f"castedge publish: the admin token was {where}", file=sys.stderr)
     else:
         print(f"nudged the sync daemon at {daemon.url}: listing pass {number}", flush=True)
     if not args.wait:

@@ -314,6 +314,7 @@ async def test_the_admin_token_comes_from_the_file_the_environment_or_the_settin
     else:
         assert done.returncode == 1
         assert "/admin/sync/status: refused: missing or wrong admin token" in done.stderr
+        assert "the admin token was read from $CASTEDGE_ADMIN_TOKEN" in done.stderr
         assert daemon.nudges == 0
     for secret in {TOKEN, from_env, in_settings} - {None}:
         assert secret not in done.stdout + done.stderr
