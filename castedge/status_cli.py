@@ -42,11 +42,14 @@ def _listen(settings: Settings, role: str, tls: dict[str, Any]) -> str:
     listen = getattr(section, "listen", None)
     if listen is None:
         return "-"
-    secured = getattr(section, "tls", None) is not None
-    text = f"{'https' if secured else 'http'}://{listen}"
+    secured = getattr(section, "tls", None)
+    text = f"{'https' if secured is not None else 'http'}://{listen}"
     cert = tls.get(role)
     if isinstance(cert, dict) and cert.get("expires_in_days") is not None:
         text += f" (certificate: {cert['expires_in_days']:.0f} days left)"
+    redirect = getattr(secured, "redirect_http", None)
+    if redirect is not None:
+        text += f", http://{redirect} redirects"
     return text
 
 

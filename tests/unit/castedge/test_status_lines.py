@@ -46,6 +46,23 @@ def test_a_healthy_origin() -> None:
     assert not any(line.startswith("REGION") for line in lines)
 
 
+def test_a_tls_listener_shows_its_certificate_and_its_redirect() -> None:
+    doc: dict[str, Any] = {
+        "storage": {"s3": {"bucket": "media"}},
+        "cache": {"dir": "/var/cache/castedge", "max_size": "100GB"},
+        "origin": {
+            "listen": "0.0.0.0:443",
+            "tls": {"cert": "/etc/castedge/certs/fullchain.pem",
+                    "key": "/etc/castedge/certs/privkey.pem", "redirect_http": "0.0.0.0:80"},
+        },
+    }  # fmt: skip
+    tls_settings = settings_from_mapping(doc, source="castedge.yaml", environ={})
+    health = {"status": "ok", "roles": {"origin": origin()},
+              "tls": {"listeners": {"origin": {"expires_in_days": 61.6}}}}  # fmt: skip
+    shown = row(status_lines(tls_settings, "http://127.0.0.1:9090", health), "origin")
+    assert "https://0.0.0.0:443 (certificate: 62 days left), http://0.0.0.0:80 redirects" in shown
+
+
 def test_a_degraded_store_and_the_switches_on_are_shown() -> None:
     part = origin(
         healthy=False,
