@@ -251,7 +251,8 @@ def _refuse(
     request.app[EDGE].metrics.rejected(reason)
     # The fingerprint, never the token: a logged token is a working URL until it expires.
     shown = f"token fp:{fingerprint(token)}" if token else "no token"
-    log.info("403 %s from %s, %s: %s: %s", request.method, request.remote, shown, reason, detail)
+    client = request.app[EDGE].client_of(request)
+    log.info("403 %s from %s, %s: %s: %s", request.method, client, shown, reason, detail)
     return web.Response(
         status=403,
         text=FORBIDDEN_BODY,
