@@ -26,7 +26,7 @@ from castedge.locals3 import LocalS3
 from tests.conftest import Bucket, payload
 from tests.support.balancer import HAProxy, Nginx
 from tests.support.locator import KEY_ID, SECRET, URL_TOKENS, build_world, grant
-from tests.support.process import CastedgeProcess
+from tests.support.process import CASTEDGE, CastedgeProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +65,13 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["curl", "-sS", "--max-time", "20", *args], capture_output=True)
 
 
-SIGNING = {"keys": {KEY_ID: SECRET}, "active": KEY_ID}
+def signing(workdir: Path) -> dict[str, Any]:
+    return {
+        "keys": {KEY_ID: SECRET},
+        "active": KEY_ID,
+        "revocation_file": str(workdir / "revoked.json"),
+        "revocation_interval": "200ms",
+    }
 
 
 def edge_config(bucket: Bucket, workdir: Path) -> dict[str, Any]:
@@ -80,9 +86,11 @@ def edge_config(bucket: Bucket, workdir: Path) -> dict[str, Any]:
             "prefixes": ["courses/"],
             # HAProxy on loopback: its X-Forwarded-For names the player.
             "trusted_proxies": ["127.0.0.1/32"],
+            # Stopping an edge in the test need not wait for the balancers' idle connections.
+            "drain_timeout": "1s",
         },
         "admin": {"listen": "127.0.0.1:0", "token": TOKEN},
-        "signing": SIGNING,
+        "signing": signing(workdir),
     }
 
 
@@ -115,7 +123,7 @@ def central_config(
             "retry_backoff": "200ms",
         },
         "admin": {"listen": "127.0.0.1:0", "token": TOKEN},
-        "signing": SIGNING,
+        "signing": signing(root),
     }
 
 
@@ -249,6 +257,26 @@ def test_a_deleted_object_is_purged_from_every_edge_of_the_region(region: Region
     admin(region.central.urls["admin"] + "/admin/sync/nudge", "POST")
     wait_until("no edge holds it", lambda: region.owners([key])[key] == [])
     assert key not in region.holdings()
+
+
+def test_a_revocation_reaches_every_edge_of_the_region(region: Region) -> None:
+    key = KEYS[1]
+    urls = [
+        URL_TOKENS.url(key, now=time.time(), base=edge.urls["edge"], subject="alice")
+        for edge in region.edges.values()
+    ]
+
+    def codes() -> list[bytes]:
+        return [curl("-o", "/dev/null", "-w", "%{http_code}", url).stdout for url in urls]
+
+    # Straight to each edge, not through a balancer: every one must refuse her.
+    assert codes() == [b"200", b"200"]
+    done = subprocess.run(
+        [CASTEDGE, "revoke", "--config", str(region.central.config_path), "--subject", "alice"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    wait_until("every edge refuses her", lambda: codes() == [b"403", b"403"])
 
 
 def test_stopping_one_edge_moves_only_its_share_of_the_keys(region: Region) -> None:
