@@ -84,11 +84,19 @@ def _sync_complete(settings: Settings) -> None:
             ("storage",),
         )
     for index, region in enumerate(settings.regions or ()):
-        if region.admin_url is None:
+        if region.admin_url is None and not region.members:
             raise Invalid(
                 "missing, and the sync section needs it: the admin URL of the region's edge, "
-                "which the daemon asks to prefetch and purge",
+                "which the daemon asks to prefetch and purge (or, for several edges behind "
+                "a balancer at base_url, their admin URLs as members)",
                 ("regions", f"[{index}]", "admin_url"),
+            )
+        if region.members and settings.signing is None:
+            raise Invalid(
+                f"missing, and regions[{index}] ({region.name}) lists members: the sync daemon "
+                "prefetches through the region's balancer with signed requests, minted with "
+                "these keys (give the edges' signing section)",
+                ("signing",),
             )
 
 

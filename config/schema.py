@@ -158,6 +158,17 @@ def _region_parts(region: RegionSettings) -> None:
         if value is not None and ("?" in value or "#" in value):
             # Signed paths and /healthz are appended to it; a query would swallow them.
             raise Invalid(f"expected a URL without a query or fragment, got {value!r}", (key,))
+    if region.members and region.admin_url is not None:
+        raise Invalid(
+            "expected either admin_url (a region of one edge) or members (the admin URLs of "
+            "the edges behind the balancer at base_url), not both",
+            ("members",),
+        )
+    for index, member in enumerate(region.members):
+        if member in region.members[:index]:
+            raise Invalid(
+                f"expected each edge once, got {member!r} again", ("members", f"[{index}]")
+            )
 
 
 def _catalogue(region: Kind) -> Kind:
@@ -394,6 +405,7 @@ EDGE = Section(
         Field("workers", count_or_auto(1, 64), default=1),
         Field("drain_timeout", duration(), default="30s"),
         *_CACHING_ROLE_FIELDS,
+        *_CLIENT_ADDRESS_FIELDS,
         Field("tls", optional(section(TLS)), default=None),
         Field("http", optional(section(HTTP)), default=None),
     ),
@@ -451,6 +463,13 @@ REGION = Section(
         Field("weight", number(0, 1000, above_lowest=True), default=1),
         Field("health_url", optional(url()), default=None),
         Field("admin_url", optional(url(strip_slash=True)), default=None),
+        # The edges behind base_url's balancer (docs/scaling.md): purges and revocation
+        # lists go to each; media and prefetches go through the balancer.
+        Field(
+            "members",
+            items(url(strip_slash=True), expected="a list of the admin URLs of its edges"),
+            default=[],
+        ),
         Field(
             "admin_token",
             optional(

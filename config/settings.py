@@ -172,7 +172,9 @@ class EdgeSettings:
 
     ``public_prefixes`` are directories (ending in "/") served without a token;
     ``cors_origins`` are the web origins whose players may read responses ("*" for any);
-    ``prefixes``, ``cache_dir`` and ``cache_max_size`` as for the origin.
+    ``prefixes``, ``cache_dir`` and ``cache_max_size`` as for the origin; behind
+    ``trusted_proxies`` (a region's balancer) the client is who their
+    ``client_ip_header`` says, for address-bound tokens and the miss rate.
     """
 
     listen: Listen
@@ -188,6 +190,8 @@ class EdgeSettings:
     prefixes: tuple[str, ...] = ()
     cache_dir: Path | None = None
     cache_max_size: int | None = None
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    client_ip_header: str = "x-forwarded-for"
     tls: TlsSettings | None = None
     http: HttpSettings | None = None
 
@@ -235,6 +239,9 @@ class RegionSettings:
     #: (None: ``admin.token``).
     admin_url: str | None = None
     admin_token: Secret | None = None
+    #: A region of several edges behind a balancer at ``base_url``: each edge's admin
+    #: listener (purges and revocation lists go to every one; docs/scaling.md).
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

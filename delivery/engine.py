@@ -14,7 +14,7 @@ from config import S3Settings, Settings, role_cache, role_prefixes
 
 from .admin import DELIVERY
 from .fill import FillManager
-from .gate import MissGate, peer_address, watch_listing
+from .gate import MissGate, forwarded_address, peer_address, watch_listing
 from .metrics import DeliveryMetrics
 from .misses import KeyListing, MissLimiter
 from .serve import Delivery
@@ -135,29 +135,11 @@ def miss_gate(
     if listing is None and limiter is None:
         return None, None
     address_of: Callable[[web.Request], str] = peer_address
-    if role == "origin" and settings.origin is not None and settings.origin.trusted_proxies:
-        address_of = _forwarded_address(settings)
+    section = {"origin": settings.origin, "edge": settings.edge}.get(role)
+    if section is not None and section.trusted_proxies:
+        address_of = forwarded_address(section.trusted_proxies, section.client_ip_header)
     gate = MissGate(metrics, listing=listing, limiter=limiter, address_of=address_of)
     return gate, listing
-
-
-def _forwarded_address(settings: Settings) -> Callable[[web.Request], str]:
-    """The client behind the origin's trusted proxies, as the download log names it."""
-    from geo.forwarded import client_address, forwarded_for, x_forwarded_for
-
-    assert settings.origin is not None
-    trusted = settings.origin.trusted_proxies
-    forwarded = settings.origin.client_ip_header == "forwarded"
-
-    def address_of(request: web.Request) -> str:
-        if forwarded:
-            hops = forwarded_for(request.headers.getall("Forwarded", ()))
-        else:
-            hops = x_forwarded_for(request.headers.getall("X-Forwarded-For", ()))
-        found = client_address(request.remote, hops, trusted)
-        return str(found) if found is not None else (request.remote or "-")
-
-    return address_of
 
 
 def _lister(s3: S3Settings, prefixes: tuple[str, ...]) -> Callable[[], list[str]]:

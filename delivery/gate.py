@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 
 from aiohttp import web
 
@@ -19,7 +20,7 @@ from .errors import DeliveryError, ObjectNotFound, TooManyMisses
 from .metrics import DeliveryMetrics
 from .misses import KeyListing, MissLimiter
 
-__all__ = ["MissGate", "watch_listing"]
+__all__ = ["MissGate", "forwarded_address", "peer_address", "watch_listing"]
 
 log = logging.getLogger("castedge.engine")
 
@@ -27,6 +28,23 @@ log = logging.getLogger("castedge.engine")
 def peer_address(request: web.Request) -> str:
     """The address of whoever is connected (no proxy in front)."""
     return request.remote or "-"
+
+
+def forwarded_address(
+    trusted: Sequence[IPv4Network | IPv6Network], header: str
+) -> Callable[[web.Request], str]:
+    """The client behind ``trusted`` proxies (a balancer), as their ``header`` names it."""
+    from geo.forwarded import client_address, forwarded_for, x_forwarded_for
+
+    def address_of(request: web.Request) -> str:
+        if header == "forwarded":
+            hops = forwarded_for(request.headers.getall("Forwarded", ()))
+        else:
+            hops = x_forwarded_for(request.headers.getall("X-Forwarded-For", ()))
+        found = client_address(request.remote, hops, trusted)
+        return str(found) if found is not None else (request.remote or "-")
+
+    return address_of
 
 
 @dataclass

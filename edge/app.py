@@ -23,6 +23,7 @@ from config import ConfigError, EdgeSettings, Settings
 from delivery.admin import DELIVERY, store_status
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
+from delivery.gate import forwarded_address
 from delivery.keys import object_key
 from delivery.limits import request_limits
 from delivery.metrics import DeliveryMetrics
@@ -66,6 +67,8 @@ class EdgeState:
     cors: CorsPolicy
     metrics: EdgeMetrics
     clock: Callable[[], float]
+    #: The client's address: the peer's, or the one a trusted balancer forwards.
+    client_of: Callable[[web.Request], str | None] = lambda request: request.remote
     #: Bytes free under the cache at the last sample; None until the first, or if it failed.
     free_bytes: int | None = None
 
@@ -87,6 +90,14 @@ def edge_settings(settings: Settings) -> tuple[EdgeSettings, Signer]:
             "missing; castedge edge needs the 'signing' section (the keys tokens are checked with)",
         )
     return settings.edge, Signer.from_settings(settings)
+
+
+def _client_of(edge: EdgeSettings) -> Callable[[web.Request], str | None]:
+    """Who the client is: the peer, or behind ``trusted_proxies`` whom they name."""
+    if not edge.trusted_proxies:
+        return lambda request: request.remote
+    address_of = forwarded_address(edge.trusted_proxies, edge.client_ip_header)
+    return lambda request: None if request.remote is None else address_of(request)
 
 
 def create_app(
@@ -111,6 +122,7 @@ def create_app(
         cors=CorsPolicy(edge.cors_origins),
         metrics=metrics,
         clock=clock,
+        client_of=_client_of(edge),
     )
     app = web.Application(middlewares=[request_limits])
     app[SETTINGS] = settings
@@ -192,7 +204,7 @@ async def media(request: web.Request) -> web.StreamResponse:
                 token,
                 rest,
                 now=state.clock(),
-                client_ip=request.remote,
+                client_ip=state.client_of(request),
                 revoked=state.revocations.current,
             )
         except TokenRejected as exc:
@@ -239,7 +251,8 @@ def _refuse(
     request.app[EDGE].metrics.rejected(reason)
     # The fingerprint, never the token: a logged token is a working URL until it expires.
     shown = f"token fp:{fingerprint(token)}" if token else "no token"
-    log.info("403 %s from %s, %s: %s: %s", request.method, request.remote, shown, reason, detail)
+    client = request.app[EDGE].client_of(request)
+    log.info("403 %s from %s, %s: %s: %s", request.method, client, shown, reason, detail)
     return web.Response(
         status=403,
         text=FORBIDDEN_BODY,

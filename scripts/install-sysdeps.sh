@@ -13,11 +13,13 @@ declare -A pkg_for=(
   [chromium]=chromium
   [logrotate]=logrotate
   [openssl]=openssl
+  [haproxy]=haproxy
 )
 case "${1:-test}" in
   # ffmpeg/ffprobe and chromium: the edge's end-to-end tests play and probe signed video;
-  # logrotate: the shipped logrotate file is run against castedge's access log.
-  test) wanted=(curl aria2c ffmpeg ffprobe chromium logrotate) ;;
+  # logrotate: the shipped logrotate file is run against castedge's access log;
+  # haproxy and nginx: a region's edges behind the balancer configs of docs/scaling.md.
+  test) wanted=(curl aria2c ffmpeg ffprobe chromium logrotate haproxy nginx) ;;
   # openssl: the HTTPS benchmark checks the negotiated protocol and cipher with s_client.
   bench) wanted=(curl nginx wrk openssl) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;

@@ -22,12 +22,14 @@ from config import ConfigError, Settings, SyncSettings
 from edge.revocations import RevocationFile
 from runtime.admin import AdminPart
 from runtime.tasks import background
+from signer import Signer
 from tls.context import client_context
 
+from .balanced import BalancedRegion
 from .bucket import Bucket
 from .daemon import Daemon
 from .metrics import SyncMetrics
-from .regions import RegionClient
+from .regions import Region, RegionClient
 from .state import StateFile
 
 __all__ = ["SYNC", "admin_part", "create_app", "sync_settings"]
@@ -82,10 +84,23 @@ async def _daemon_context(app: web.Application) -> AsyncIterator[None]:
                 transfer_timeout=sync.transfer_timeout,
             )
 
-        regions = {
-            region.name: client(region.name, region.admin_url or "", region.admin_token)
-            for region in settings.regions or ()
-        }
+        regions: dict[str, Region] = {}
+        for region in settings.regions or ():
+            if not region.members:
+                regions[region.name] = client(
+                    region.name, region.admin_url or "", region.admin_token
+                )
+                continue
+            # Behind a balancer: media through it, changes to every member (docs/scaling.md).
+            regions[region.name] = BalancedRegion(
+                region.name,
+                region.base_url,
+                [client(region.name, url, region.admin_token) for url in region.members],
+                Signer.from_settings(settings),
+                session,
+                transfer_timeout=sync.transfer_timeout,
+                clock=app[_CLOCK],
+            )
         nodes = tuple(client(url, url, None) for url in sync.nodes)
         revocation_file = settings.signing.revocation_file if settings.signing else None
         daemon = Daemon(

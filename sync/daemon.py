@@ -33,7 +33,7 @@ from .bucket import Bucket
 from .errors import ListingFailed, RegionFailed, StateFileError
 from .metrics import SyncMetrics
 from .plan import Obj, Plan, plan
-from .regions import RegionClient
+from .regions import Region
 from .state import StateFile, SyncState
 
 __all__ = ["Daemon", "RegionStatus"]
@@ -66,8 +66,8 @@ class Daemon:
         settings: SyncSettings,
         *,
         bucket: Bucket,
-        regions: Mapping[str, RegionClient],
-        nodes: tuple[RegionClient, ...] = (),
+        regions: Mapping[str, Region],
+        nodes: tuple[Region, ...] = (),
         state_file: StateFile,
         metrics: SyncMetrics,
         revocation_file: RevocationFile | None = None,

@@ -8,14 +8,32 @@ the number of regions. aiohttp's errors stop here, as RegionFailed.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from .errors import RegionFailed
 from .plan import Obj
 
-__all__ = ["RegionClient"]
+__all__ = ["Region", "RegionClient"]
+
+
+class Region(Protocol):
+    """What the daemon asks of a region: one edge (RegionClient) or a balanced one."""
+
+    name: str
+
+    async def prefetch(self, key: str) -> Obj:
+        """Have the region hold ``key``; the version it then holds."""
+        ...
+
+    async def purge(self, key: str) -> None:
+        """Have the region drop ``key`` (already absent is as good)."""
+        ...
+
+    async def push_revocations(self, body: bytes) -> None:
+        """Give the region's nodes the fleet's revocation list."""
+        ...
 
 
 class RegionClient:

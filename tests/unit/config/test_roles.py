@@ -217,3 +217,76 @@ def test_a_key_served_by_both_lies_in_an_overlap(
     """The overlap holds exactly the keys both sets of prefixes serve."""
     shared = overlapping(a, b)
     assert (serves(a, key) and serves(b, key)) == serves(tuple(shared), key)
+
+
+# -- a region of several edges behind a balancer (docs/scaling.md) --------------------
+
+SYNC = {"state_file": "/var/lib/castedge/sync-state.json"}
+MEMBERS = ["http://10.0.1.11:9090", "http://10.0.1.12:9090"]
+
+
+def balanced(**region: Any) -> list[dict[str, Any]]:
+    return [REGIONS[0] | region]
+
+
+def test_a_region_behind_a_balancer_lists_its_edges_as_members() -> None:
+    got = settings(
+        node(sync=SYNC, storage=STORAGE, signing=SIGNING, regions=balanced(members=MEMBERS))
+    )
+    assert got.regions is not None
+    assert got.regions[0].members == tuple(MEMBERS)
+    assert got.regions[0].admin_url is None
+
+
+def test_the_sync_daemon_needs_each_region_s_admin_url_or_members() -> None:
+    assert error(node(sync=SYNC, storage=STORAGE, regions=REGIONS)) == (
+        "castedge.yaml: regions[0].admin_url: missing, and the sync section needs it: the "
+        "admin URL of the region's edge, which the daemon asks to prefetch and purge (or, for "
+        "several edges behind a balancer at base_url, their admin URLs as members)"
+    )
+
+
+def test_members_need_the_signing_keys_the_prefetches_are_signed_with() -> None:
+    assert error(node(sync=SYNC, storage=STORAGE, regions=balanced(members=MEMBERS))) == (
+        "castedge.yaml: signing: missing, and regions[0] (eu) lists members: the sync daemon "
+        "prefetches through the region's balancer with signed requests, minted with these keys "
+        "(give the edges' signing section)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "message"),
+    [
+        (
+            {"members": MEMBERS, "admin_url": MEMBERS[0]},
+            "regions[0].members: expected either admin_url (a region of one edge) or members "
+            "(the admin URLs of the edges behind the balancer at base_url), not both",
+        ),
+        (
+            {"members": [MEMBERS[0], MEMBERS[0] + "/"]},
+            "regions[0].members[1]: expected each edge once, got 'http://10.0.1.11:9090' again",
+        ),
+        (
+            {"members": ["10.0.1.11:9090"]},
+            "regions[0].members[0]: expected an http(s) URL",
+        ),
+    ],
+)
+def test_members_are_checked(region: dict[str, Any], message: str) -> None:
+    assert f"castedge.yaml: {message}" in error(
+        node(sync=SYNC, storage=STORAGE, signing=SIGNING, regions=balanced(**region))
+    )
+
+
+def test_an_edge_behind_a_balancer_trusts_its_forwarded_header() -> None:
+    got = settings(
+        node(
+            edge={"region": "eu", "trusted_proxies": ["10.0.1.5/32"]},
+            storage=STORAGE,
+            cache=CACHE,
+            signing=SIGNING,
+        )
+    )
+    assert got.edge is not None
+    assert [str(n) for n in got.edge.trusted_proxies] == ["10.0.1.5/32"]
+    assert got.edge.client_ip_header == "x-forwarded-for"
