@@ -171,7 +171,7 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[harness.Server]) 
     targets = dict(args.target)
     doc: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python -m benchmarks " + shlex.join(sys.argv[1:]),
+        "command": " ".join(["python -m benchmarks", shlex.join(sys.argv[1:])]).strip(),
         "machine": harness.machine(nginx=not targets),
         "settings": {
             **{k: v for k, v in vars(args).items() if isinstance(v, int | float | str | list)},

@@ -79,16 +79,18 @@ def markdown(doc: dict[str, Any]) -> str:
     ]
     for c, n in paired(rows):
         load = "apps" if c["scenario"] == "release storm" else "connections"
+        # Redirects carry no body to speak of: bytes would only count headers.
+        bodies = c["bytes"] >= 10_000 * c["requests"]
         lines.append(
             harness.table_row(
                 [
                     c["scenario"],
                     f"{c['concurrency']} {load}",
                     _pair(c["req_per_s"], n["req_per_s"]),
-                    _pair(c["gb_per_s"], n["gb_per_s"]),
+                    _pair(c["gb_per_s"], n["gb_per_s"]) if bodies else "—",
                     _pair(c["p50_ms"], n["p50_ms"], 1, ratio=False),
                     _pair(c["p99_ms"], n["p99_ms"], 1, ratio=False),
-                    _pair(c["cpu_s_per_gb"], n["cpu_s_per_gb"]),
+                    _pair(c["cpu_s_per_gb"], n["cpu_s_per_gb"]) if bodies else "—",
                     _pair(c["cpu_s_per_10k"], n["cpu_s_per_10k"], 3),
                     f"{_pct(c['hit_ratio'])} / {_pct(n['hit_ratio'])}",
                     f"{c['errors']} / {n['errors']}",

@@ -514,6 +514,7 @@ def release(bench: Bench, name: str, key: str, body: bytes, apps: int) -> Figure
             "episode_bytes": len(body),
             "upstream_per_episode": upstream / len(body),
             "s3_requests": len(mine),
+            "s3_requests_seen": [f"{method} {rng or 'whole'}" for method, rng in mine],
             "s3_body_bytes_asked": body_bytes(len(body), mine),
             "apps": {k: sum(1 for r in results if r.kind == k) for k in ("apple", "spotify")},
             "first_byte_p99_ms": 1000 * percentile([r.first_byte_s for r in results], 99),
