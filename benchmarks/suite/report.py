@@ -146,9 +146,16 @@ def markdown(doc: dict[str, Any]) -> str:
             )
     bulk = [(c, n) for c, n in paired(rows) if c["scenario"].endswith("through one node")]
     for c, n in bulk:
+        short = [r for r in (c, n) if not r["extra"]["reached_total"]]
+        stopped = (
+            f" ({' and '.join(r['server'] for r in short)} stopped by --time-cap "
+            f"{doc['settings']['time_cap']:g} s short of the total)"
+            if short
+            else ""
+        )
         lines += [
             "",
-            f"{c['scenario']} (four 50 MB files in the page cache, 16 connections): "
+            f"{c['scenario']}{stopped} (four 50 MB files in the page cache, 16 connections): "
             f"castedge {c['bytes'] / 1e12:.3f} TB in {c['duration_s']:,.0f} s, "
             f"{c['gb_per_s']:.2f} GB/s sustained, {_num(c['extra']['tb_per_month'])} TB/month, "
             f"{_num(c['extra']['tb_per_month_per_core'])} TB/month per server core; "
