@@ -190,8 +190,7 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[harness.Server]) 
     if targets:
         # Remote nodes: only the scenarios that need nothing but their URL.
         key_id, _, secret = args.signing_key.partition(":")
-        scenarios.SIGNING = (key_id, secret)
-        bench.token = scenarios.mint_token(time.time())
+        bench.token = scenarios.mint_token(time.time(), (key_id, secret))
         bench.edge = Remote("castedge", targets["castedge"])
         bench.nginx = Remote("nginx", targets["nginx"])
         skipped = wanted - {"seek", "hls"}

@@ -228,11 +228,13 @@ def start_servers(bench: Bench) -> None:
     )
 
 
-def mint_token(now: float) -> str:
-    """A directory token for the course, as the locator mints for an HLS player."""
-    return Signer({SIGNING[0]: SIGNING[1]}, SIGNING[0]).mint(
-        SCOPE, now=now, ttl=6 * 3600, subject="bench"
-    )
+def mint_token(now: float, signing: tuple[str, str] = SIGNING) -> str:
+    """A directory token for the course, as the locator mints for an HLS player.
+
+    ``signing`` is the edge's key id and secret (a remote edge's come from the options).
+    """
+    key_id, secret = signing
+    return Signer({key_id: secret}, key_id).mint(SCOPE, now=now, ttl=6 * 3600, subject="bench")
 
 
 def signed(bench: Bench, path: str) -> str:
