@@ -23,7 +23,7 @@ from typing import Any
 import harness
 from harness import log
 
-from benchmarks.suite import report, scenarios
+from benchmarks.suite import report, scenarios, soak, storm
 from benchmarks.suite.scenarios import Bench, Remote
 
 SCENARIOS = ("seek", "hls", "locator", "storm", "soak")
@@ -212,11 +212,11 @@ def run(args: argparse.Namespace, workdir: Path, servers: list[harness.Server]) 
         if "locator" in wanted and world is not None:
             rows += [r.as_dict() for r in scenarios.redirects(bench, world)]
         if "storm" in wanted:
-            rows += [r.as_dict() for r in scenarios.storms(bench)]
+            rows += [r.as_dict() for r in storm.storms(bench)]
         if "soak" in wanted and world is not None:
-            rows += [r.as_dict() for r in scenarios.soak(bench, world)]
+            rows += [r.as_dict() for r in soak.soak(bench, world)]
         if args.total:
-            rows += [r.as_dict() for r in scenarios.terabyte(bench)]
+            rows += [r.as_dict() for r in soak.terabyte(bench)]
     finally:
         if world is not None:
             world.stop()

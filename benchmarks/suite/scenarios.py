@@ -3,14 +3,14 @@
 :class:`Bench` holds what they share: the options, the media folder both servers
 serve, the servers (``castedge edge`` on the media folder, ``castedge origin`` on the
 shaped S3, ``castedge locator``; one nginx for all three jobs), the cores, and the
-signed-URL token. Each scenario returns :class:`~.measure.Figures` rows.
+signed-URL token. Here are seeking, HLS and the redirect storm; the release storm is in
+:mod:`.storm`, the soak and ``--total`` in :mod:`.soak`. Each scenario returns
+:class:`~.measure.Figures` rows.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import concurrent.futures
 import json
 import os
 import time
@@ -24,17 +24,15 @@ from harness import HOST, MB, Server, log
 
 from benchmarks import locator as locator_bench
 from benchmarks.suite import nginx as nginx_conf
-from benchmarks.suite import podcast
 from benchmarks.suite.measure import (
     Figures,
     fetch_all,
     hit_ratio,
     lookups,
     metered,
-    percentile,
     wait_filled,
 )
-from benchmarks.suite.upstream import Upstream, body_bytes, payload
+from benchmarks.suite.upstream import Upstream
 from signer import Purpose, Signer
 
 ADMIN_TOKEN = "bench-suite-admin-0123456789"  # noqa: S105 - a throwaway token on loopback
@@ -450,247 +448,3 @@ def redirects(bench: Bench, world: LocatorWorld) -> list[Figures]:
         )
         for name, server in (("castedge", bench.locator), ("nginx", bench.nginx))
     ]
-
-
-# -- the release storm -------------------------------------------------------------------------
-
-
-def new_episode(bench: Bench) -> tuple[str, bytes]:
-    """A new episode in S3, in neither server's cache yet: its key and bytes."""
-    assert bench.upstream is not None
-    bench.episodes += 1
-    key = f"podcast/release-{bench.episodes:04d}.mp3"
-    size = bench.args.episode_mb * MB
-    bench.upstream.put(key, size)
-    return key, payload(key, size)
-
-
-def release(bench: Bench, name: str, key: str, body: bytes, apps: int) -> Figures:
-    """``apps`` podcast apps fetch a new episode from one server at once (cold cache)."""
-    assert bench.upstream is not None and bench.origin is not None and bench.nginx is not None
-    server = bench.origin if name == "castedge" else bench.nginx
-    url = f"{server.url}/{key}"
-    forwarded0, _ = bench.upstream.count(key)
-    before = lookups(server.admin_url) if name == "castedge" else {}
-    since = nginx_conf.access_log(bench.nginx).stat().st_size if name == "nginx" else 0
-    with metered(server.pids(), bench.load_cpu) as use:
-        results = asyncio.run(
-            podcast.storm(
-                url,
-                len(body),
-                apps,
-                expected=body,
-                seed=bench.args.seed + apps,
-                spread=bench.args.storm_spread,
-            )
-        )
-    forwarded1, s3_requests = bench.upstream.count(key)
-    # Each server's storm has an episode of its own; the suite's own PUT is not a fetch.
-    mine = [(method, rng) for method, rng in s3_requests if method in ("GET", "HEAD")]
-    if name == "castedge":
-        ratio = hit_ratio(before, lookups(server.admin_url))
-    else:
-        statuses, _ = nginx_conf.cache_statuses(bench.nginx, since)
-        total = sum(statuses.values())
-        ratio = statuses.get("HIT", 0) / total if total else None
-    latencies = [s for r in results for s in r.latencies_s]
-    errors = [e for r in results for e in r.errors]
-    got = sum(r.bytes for r in results)
-    upstream = forwarded1 - forwarded0
-    figures = Figures(
-        scenario="release storm",
-        server=name,
-        concurrency=apps,
-        requests=len(latencies),
-        bytes=got,
-        duration_s=max(r.done_s for r in results),
-        p50_ms=1000 * percentile(latencies, 50),
-        p99_ms=1000 * percentile(latencies, 99),
-        errors=len(errors),
-        server_cpu_s=use.server_s,
-        client_cpu_s=use.client_s,
-        other_cores=use.other_cores,
-        busiest_others=use.busiest,
-        hit_ratio=ratio,
-        upstream_bytes=upstream,
-        extra={
-            "episode_bytes": len(body),
-            "upstream_per_episode": upstream / len(body),
-            "s3_requests": len(mine),
-            "s3_requests_seen": [f"{method} {rng or 'whole'}" for method, rng in mine],
-            "s3_body_bytes_asked": body_bytes(len(body), mine),
-            "apps": {k: sum(1 for r in results if r.kind == k) for k in ("apple", "spotify")},
-            "first_byte_p99_ms": 1000 * percentile([r.first_byte_s for r in results], 99),
-            "last_app_done_s": max(r.done_s for r in results),
-            "error_samples": errors[:5],
-        },
-    )
-    log(
-        f"  release storm {name}, {apps} apps: upstream {upstream / len(body):.3f} × the "
-        f"episode ({len(mine)} S3 requests), last app done {figures.duration_s:.2f} s, "
-        f"p99 {figures.p99_ms:.0f} ms, errors {len(errors)}"
-    )
-    if errors:
-        log(f"    e.g. {errors[:3]}")
-    return figures
-
-
-def storms(bench: Bench) -> list[Figures]:
-    rows = []
-    for apps in bench.args.storm_apps:
-        for name in ("castedge", "nginx"):
-            key, body = new_episode(bench)
-            rows.append(release(bench, name, key, body, apps))
-    return rows
-
-
-# -- the mixed soak ------------------------------------------------------------------------------
-
-
-def soak(bench: Bench, world: LocatorWorld) -> list[Figures]:
-    """Everything at once for ``--duration``: seeks, HLS, redirects and release waves."""
-    assert bench.edge is not None and bench.nginx is not None
-    assert bench.locator is not None and bench.origin is not None
-    args = bench.args
-    rows: list[Figures] = []
-    for name in ("castedge", "nginx"):
-        edge = bench.edge if name == "castedge" else bench.nginx
-        locator = bench.locator if name == "castedge" else bench.nginx
-        serving = [bench.edge, bench.origin, bench.locator] if name == "castedge" else [edge]
-        pids = [pid for server in serving for pid in bench.pids(server) or []]
-        prefix = f"/s/{bench.token}/" if name == "castedge" else "/"
-        seek_path = prefix + LESSON
-        hls_paths = [prefix + p for p in bench.hls_paths]
-        loads = [
-            ("seek", edge, edge.url + seek_path, seek_script(bench, seek_path, args.seed), 16),
-            ("hls", edge, edge.url + "/", hls_script(bench, hls_paths), 32),
-            (
-                "redirects",
-                locator,
-                locator.url + world.target,
-                bench.script("soak-locator", world.script_body),
-                8,
-            ),
-        ]
-        log(f"mixed soak on {name} for {args.duration} s")
-        with (
-            metered(pids, bench.load_cpu) as use,
-            concurrent.futures.ThreadPoolExecutor(len(loads)) as pool,
-        ):
-            futures = {
-                what: pool.submit(
-                    harness.run_wrk,
-                    f"{name} soak {what}",
-                    server,
-                    url,
-                    script,
-                    connections=c,
-                    duration=max(1, round(args.duration)),
-                    cpu=bench.client_cpu,
-                )
-                for what, server, url, script, c in loads
-            }
-            waves = []
-            deadline = time.monotonic() + args.duration
-            # One release wave after another, the first at once, until the time is up.
-            while not waves or time.monotonic() < deadline - 1:
-                key, body = new_episode(bench)
-                waves.append(release(bench, name, key, body, args.soak_apps))
-            runs = {what: f.result() for what, f in futures.items()}
-        requests = sum(r.requests for r in runs.values()) + sum(w.requests for w in waves)
-        sent = sum(r.bytes for r in runs.values()) + sum(w.bytes for w in waves)
-        figures = Figures(
-            scenario="mixed soak",
-            server=name,
-            concurrency=sum(c for *_, c in loads) + args.soak_apps,
-            requests=requests,
-            bytes=sent,
-            duration_s=use.elapsed_s,
-            p50_ms=max(r.p50_ms for r in runs.values()),
-            p99_ms=max(r.p99_ms for r in runs.values()),
-            errors=sum(sum(r.errors.values()) for r in runs.values())
-            + sum(w.errors for w in waves),
-            server_cpu_s=use.server_s,
-            client_cpu_s=use.client_s,
-            other_cores=use.other_cores,
-            busiest_others=use.busiest,
-            upstream_bytes=sum(w.upstream_bytes or 0 for w in waves),
-            extra={
-                "parts": {
-                    what: {
-                        "req_per_s": r.req_per_s,
-                        "gb_per_s": r.bytes / r.duration_s / 1e9,
-                        "p50_ms": r.p50_ms,
-                        "p99_ms": r.p99_ms,
-                        "errors": r.errors,
-                    }
-                    for what, r in runs.items()
-                },
-                "release_waves": len(waves),
-                "upstream_per_episode": [w.extra["upstream_per_episode"] for w in waves],
-            },
-        )
-        log(
-            f"  soak {name}: {figures.req_per_s:,.0f} req/s, {figures.gb_per_s:.2f} GB/s, "
-            f"server CPU {use.server_s or 0:.1f} s, {len(waves)} release waves"
-        )
-        rows.append(figures)
-    return rows
-
-
-# -- a terabyte through one node -------------------------------------------------------------
-
-
-def human_bytes(n: float) -> str:
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if n >= scale:
-            return f"{n / scale:g} {unit}"
-    return f"{n:g} B"
-
-
-def terabyte(bench: Bench) -> list[Figures]:
-    """``--total`` bytes of 50 MB files (page-cache resident) through each server."""
-    assert bench.edge is not None and bench.nginx is not None
-    args = bench.args
-    rows = []
-    for name, server in (("castedge", bench.edge), ("nginx", bench.nginx)):
-        script = hls_script(bench, ["/" + p for p in bench.bulk_paths])
-        runs: list[Figures] = []
-        started = time.monotonic()
-        sent = 0
-        while sent < args.total and time.monotonic() - started < args.time_cap:
-            left_s = args.time_cap - (time.monotonic() - started)
-            # Runs of at most 30 s, each as long as the rest should take at the rate
-            # seen so far (a first run of 5 s finds it), so the total is overshot little.
-            rate = sent / sum(r.duration_s for r in runs) if runs else 0.0
-            wanted_s = (args.total - sent) / rate if rate else 5.0
-            chunk_s = max(1.0, min(30.0, left_s, wanted_s))
-            run = wrk_figures(bench, "bulk", name, server, server.url + "/", script, 16, chunk_s)
-            runs.append(run)
-            sent += run.bytes
-        total_s = sum(r.duration_s for r in runs)
-        cpu = sum(r.server_cpu_s or 0 for r in runs) if not bench.remote else None
-        figures = Figures(
-            scenario=f"{human_bytes(args.total)} through one node",
-            server=name,
-            concurrency=16,
-            requests=sum(r.requests for r in runs),
-            bytes=sent,
-            duration_s=total_s,
-            p50_ms=max(r.p50_ms for r in runs),
-            p99_ms=max(r.p99_ms for r in runs),
-            errors=sum(r.errors for r in runs),
-            server_cpu_s=cpu,
-            client_cpu_s=sum(r.client_cpu_s for r in runs),
-            other_cores=sum(r.other_cores * r.duration_s for r in runs) / total_s,
-            busiest_others=runs[-1].busiest_others,
-        )
-        seconds_per_month = 30 * 86400
-        figures.extra = {
-            "tb_per_month": figures.gb_per_s * seconds_per_month / 1000,
-            "tb_per_month_per_core": (sent / cpu * seconds_per_month / 1e12 if cpu else None),
-            "reached_total": sent >= args.total,
-            "wrk_runs": len(runs),
-        }
-        rows.append(figures)
-    return rows
