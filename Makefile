@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format unit faults bench bench-edge bench-locator bench-tls bench-token sysdeps clean
+.PHONY: demo test lint format unit faults bench bench-suite bench-edge bench-locator bench-tls bench-token sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ faults: $(STAMP) sysdeps
 bench: $(STAMP)
 	scripts/install-sysdeps.sh bench
 	$(BIN)/python benchmarks/origin_vs_nginx.py
+
+# The whole suite (python -m benchmarks): castedge beside nginx on every scenario, with
+# tables, JSON and plots in benchmarks/results/. Options: make bench-suite BENCH_ARGS='--quick'.
+bench-suite: $(STAMP)
+	scripts/install-sysdeps.sh bench
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 bench-edge: $(STAMP)
 	scripts/install-sysdeps.sh bench

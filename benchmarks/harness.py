@@ -420,7 +420,9 @@ def process_ticks() -> dict[int, tuple[str, int]]:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
             # Kernel threads have no command line; their name is in /proc/<pid>/comm.
-            label = " ".join(Path(a).name if "/" in a else a for a in argv[:3])[:60]
+            # Options dropped: "python -P -m pytest" says more as "python pytest".
+            words = [argv[0], *(a for a in argv[1:] if not a.startswith("-"))] if argv else []
+            label = " ".join(Path(a).name if "/" in a else a for a in words[:3])[:60]
             if not label:
                 label = "[" + Path(f"/proc/{entry}/comm").read_text().strip() + "]"
             found[int(entry)] = (label, int(fields[11]) + int(fields[12]))

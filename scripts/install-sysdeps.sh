@@ -18,8 +18,9 @@ declare -A pkg_for=(
 case "${1:-test}" in
   # ffmpeg/ffprobe and chromium: the edge's end-to-end tests play and probe signed video;
   # logrotate: the shipped logrotate file is run against castedge's access log;
-  # haproxy and nginx: a region's edges behind the balancer configs of docs/scaling.md.
-  test) wanted=(curl aria2c ffmpeg ffprobe chromium logrotate haproxy nginx) ;;
+  # haproxy and nginx: a region's edges behind the balancer configs of docs/scaling.md;
+  # nginx and wrk: the benchmark suite's own test runs it in seconds.
+  test) wanted=(curl aria2c ffmpeg ffprobe chromium logrotate haproxy nginx wrk) ;;
   # openssl: the HTTPS benchmark checks the negotiated protocol and cipher with s_client.
   bench) wanted=(curl nginx wrk openssl) ;;
   *) echo "usage: $0 test|bench" >&2; exit 2 ;;
