@@ -36,8 +36,9 @@ __all__ = ["KernelTlsTransport", "SocketTlsTransport"]
 
 log = logging.getLogger("castedge.tls")
 
-#: Plaintext asked of OpenSSL per read: more than one record (16 KiB) holds.
-READ_SIZE = 256 * 1024
+#: Plaintext asked of OpenSSL per read: more than one record (16 KiB) holds, and
+#: below malloc's mmap threshold (128 KiB), as each read allocates this much first.
+READ_SIZE = 32 * 1024
 #: Reads per readiness callback before other connections get the loop.
 READS_PER_WAKE = 16
 #: asyncio's defaults for a TLS transport's writing (sslproto's high-water mark).

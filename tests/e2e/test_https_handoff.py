@@ -33,6 +33,8 @@ EPISODE = "podcast/ep-handoff.mp3"
 SEGMENTED = "podcast/ep-handoff-aria.mp3"
 BODIES = {EPISODE: payload(8_000_000, "handoff"), SEGMENTED: payload(8_000_000, "handoff-aria")}
 HEADER_TIMEOUT = 1.0
+#: Above aria2c's eight connections.
+MAX_CONNECTIONS = 12
 #: A timer on a busy two-core machine may fire this late.
 SLACK = 2.0
 PATIENCE = 15.0
@@ -69,7 +71,11 @@ def handoff(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Handoff]:
     cert, key = leaf.write(tls_dir)
     settings = {"cert": str(cert), "key": str(key), "ktls": "on", "reload_interval": "0.2s"}
     node = start_origin(
-        root, BODIES, http={"header_timeout": f"{HEADER_TIMEOUT}s"}, tls=settings, ca=ca.path
+        root,
+        BODIES,
+        http={"header_timeout": f"{HEADER_TIMEOUT}s", "max_connections": MAX_CONNECTIONS},
+        tls=settings,
+        ca=ca.path,
     )
     yield Handoff(node, ca, leaf, tls_dir)
     node.stop()
@@ -230,6 +236,34 @@ def test_a_head_unfinished_after_the_handshake_gets_a_408(handoff: Handoff) -> N
         except (ssl.SSLError, ConnectionResetError):
             pass
     assert answer.split(b"\r\n", 1)[0].endswith(b" 408 Request Timeout"), answer[:100]
+
+
+def test_connections_past_max_connections_are_refused_before_their_handshake(
+    handoff: Handoff,
+) -> None:
+    host, port = address_of(handoff.https)
+    context = client_context(Path(handoff.cacert))
+    refused = "castedge_connections_refused_total"
+    before = handoff.node.metric(refused, listener="origin")
+    held = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            raw = socket.create_connection((host, port), timeout=5)
+            held.append(context.wrap_socket(raw, server_hostname=host))
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            handshake(handoff.https, context)
+        assert handoff.node.metric(refused, listener="origin") == before + 1
+    finally:
+        for sock in held:
+            sock.close()
+    # Room again once they are gone (the worker sees the closes in its own time).
+    poll_until(
+        lambda: handoff.node.metric("castedge_open_connections", listener="origin"),
+        lambda open_now: open_now == 0,
+        timeout=PATIENCE,
+        what="the connections closed",
+    )
+    assert handshake(handoff.https, context).version
 
 
 def test_a_renewal_reaches_the_next_handshake(handoff: Handoff, tmp_path: Path) -> None:
