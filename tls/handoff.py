@@ -321,7 +321,7 @@ class HandoffServer(asyncio.AbstractServer):
         except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
             # A client's failure (a scanner, an old TLS version, plain HTTP, a reset):
             # one debug line, as asyncio's own TLS listeners say nothing of it.
-            log.debug("%s: TLS handshake failed: %s", self._handoff.name, exc or "timed out")
+            log.debug("%s: TLS handshake failed: %s", self._handoff.name, str(exc) or "timed out")
             _discard(tls)
             return
         except asyncio.CancelledError:
