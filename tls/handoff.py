@@ -11,8 +11,8 @@ took (``tls.ktls.offload``) and gives the connection to the listener's own proto
 * ``kernel``: both directions in the kernel. The socket is detached from OpenSSL and
   carried by the loop's plain TCP transport; hits go out with ``sendfile``, as nginx's
   do with ``ssl_conf_command Options KTLS``.
-* ``kernel_tx``: the kernel encrypts, OpenSSL decrypts (OpenSSL 3.0 offloads only the
-  sending of TLS 1.3). Requests are read through OpenSSL, hits still ``sendfile``.
+* ``kernel_tx``: the kernel encrypts, OpenSSL decrypts (an OpenSSL or a kernel that
+  offloads one direction only). Requests are read through OpenSSL, hits ``sendfile``.
 * ``userspace``: the kernel took nothing (no ``tls`` module, a cipher it lacks).
   OpenSSL encrypts and decrypts on the socket, and hits are copied through it as on
   asyncio's TLS listeners.

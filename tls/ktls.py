@@ -46,7 +46,7 @@ TLS_TX = 1
 TLS_RX = 2
 #: openssl/ssl.h (3.0 and later): ``# define SSL_OP_ENABLE_KTLS SSL_OP_BIT(3)``.
 SSL_OP_ENABLE_KTLS: int = getattr(ssl, "OP_ENABLE_KTLS", 1 << 3)
-#: Bit 3 meant something else before OpenSSL 3.0, which first had kTLS on Linux.
+#: Bit 3 is this option from OpenSSL 3.0 on, the first with kTLS on Linux.
 OPENSSL_HAS_KTLS_OPTION = ssl.OPENSSL_VERSION_INFO >= (3, 0)
 
 
