@@ -23,6 +23,7 @@ and ``castedge_tls_ktls``, both recorded. Access logs are off on both. Run from 
 repository root (``make bench-tls`` installs nginx-light and wrk first)::
 
     .venv/bin/python benchmarks/tls_vs_nginx.py [--duration 10] [--repeat 3] [--json FILE]
+        [--ktls auto|on|off]
 
 Prints a Markdown table with the targets beside the figures. Every process and
 temporary file is removed on exit, Ctrl-C included. Exits 1 when castedge misses a
@@ -222,7 +223,7 @@ def client_context(pki: Pki) -> ssl.SSLContext:
 
 
 def start_castedge(
-    workdir: Path, root: Path, pki: Pki, cpu: int | None, servers: list[Server]
+    workdir: Path, root: Path, pki: Pki, cpu: int | None, servers: list[Server], ktls: str
 ) -> Server:
     """``castedge origin``, one worker, HTTPS on the origin listener (admin stays HTTP)."""
     home = workdir / "castedge"
@@ -239,6 +240,7 @@ def start_castedge(
                 "key": str(pki.key),
                 "min_version": "TLSv1.2",
                 "ciphers": TLS12_CIPHERS,
+                "ktls": ktls,
             },
         },
         "admin": {"listen": f"{HOST}:0", "token": ADMIN_TOKEN},
@@ -293,7 +295,10 @@ def castedge_tls(server: Server) -> dict[str, Any]:
     health = json.loads(admin_get(server, "/healthz")).get("tls", {})
     text = admin_get(server, "/metrics")
     m = re.search(r'^castedge_tls_ktls\{listener="origin"\} (\S+)$', text, re.M)
+    origin = health.get("listeners", {}).get("origin", {}).get("ktls", {})
     return {
+        "mode": origin.get("mode"),
+        "handoff": origin.get("handoff"),
         "path": health.get("path"),
         "kernel_tls": health.get("kernel_tls"),
         "reason": health.get("reason"),
@@ -462,7 +467,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     nginx = harness.start_nginx(
         workdir, root, server_cpu, servers, types="audio/mpeg mp3", tls=nginx_tls
     )
-    castedge = start_castedge(workdir, root, pki, server_cpu, servers)
+    castedge = start_castedge(workdir, root, pki, server_cpu, servers, args.ktls)
     measured = [nginx, castedge]
     context = client_context(pki)
 
@@ -688,7 +693,8 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         + ".",
         "",
         f"kTLS: nginx no — {tls['nginx']['reason']}, so `sendfile on` is ignored and it "
-        f"copies through SSL_write. castedge no — /healthz `tls.path` "
+        f"copies through SSL_write. castedge no — `tls.ktls` {ce.get('mode')} (kernel-TLS "
+        f"listener: {ce.get('handoff')}), /healthz `tls.path` "
         f"\"{ce['path']}\", castedge_tls_ktls {fmt(ce['metric_castedge_tls_ktls'], 'g')}: "
         f"{ce['reason']}. /proc/net/tls_stat: "
         + ("absent (no tls module)." if tls["tls_stat_after"] is None
@@ -779,6 +785,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true", help="do not use taskset")
     parser.add_argument("--json", metavar="FILE", type=Path, help="save the raw numbers here")
     parser.add_argument("--tmpdir", type=Path, help="parent of the temporary directory")
+    parser.add_argument(
+        "--ktls",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="castedge's origin.tls.ktls (on: the kernel-TLS listener, falling back where "
+        "the kernel takes nothing)",
+    )
     args = parser.parse_args(argv)
     harness.bound(
         args,

@@ -40,6 +40,7 @@ __all__ = [
     "secret",
     "section",
     "size",
+    "switch",
     "text",
     "url",
     "web_origin",
@@ -99,6 +100,20 @@ def choice(*options: str) -> Kind:
     expected = "one of " + ", ".join(options)
 
     def convert(value: object) -> str:
+        if not isinstance(value, str) or value.lower() not in options:
+            raise _reject(expected, value)
+        return value.lower()
+
+    return Kind(expected, convert)
+
+
+def switch(*options: str) -> Kind:
+    """``auto``, ``on`` or ``off`` (any case); YAML 1.1 reads a bare on/off as true/false."""
+    expected = "one of " + ", ".join(options)
+
+    def convert(value: object) -> str:
+        if isinstance(value, bool):
+            value = "on" if value else "off"
         if not isinstance(value, str) or value.lower() not in options:
             raise _reject(expected, value)
         return value.lower()

@@ -31,6 +31,7 @@ from .kinds import (
     secret,
     section,
     size,
+    switch,
     text,
     url,
     web_origin,
@@ -269,6 +270,7 @@ def _tls_fields(*, redirect: bool) -> tuple[Field, ...]:
         fields += (
             Field("redirect_http", optional(listen()), default=None),
             Field("acme_webroot", optional(path()), default=None),
+            Field("ktls", switch("auto", "on", "off"), default="auto"),
         )
     return fields
 

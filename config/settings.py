@@ -65,6 +65,9 @@ class TlsSettings:
     reload_interval: float = 5.0
     redirect_http: Listen | None = None
     acme_webroot: Path | None = None
+    #: Kernel TLS (``tls.handoff``): "auto" where this machine has it, "on" always
+    #: (connections it cannot take stay in user space), "off" never.
+    ktls: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ second number, which epoll keys separately. The wait lasts at most the response'
 ``send_timeout`` since the client last took a byte (``delivery.deadlines``): a client
 that stops reading is cut, and its connection and open file freed.
 
-Over TLS the kernel cannot encrypt (``tls.ktls`` says why, per machine), so the
-bytes must pass through OpenSSL: the range is read with ``pread`` in large chunks and
-written through the TLS transport, with aiohttp's flow control between chunks. Never
+Over TLS, unless the kernel encrypts (``tls.handoff``, where the machine has kernel
+TLS), the bytes must pass through OpenSSL: the range is read with ``pread`` in large
+chunks and written through the TLS transport, with aiohttp's flow control between chunks. Never
 ``loop.sendfile`` on a TLS transport: asyncio falls back to a slow copy there, and
 raises inside its ``sslproto`` when a client disconnects mid-body. The write waits in
 aiohttp's drain, which the listener's protocol bounds by the same deadline.
@@ -158,7 +158,10 @@ async def send_range(
     """
     if count <= 0:
         return 0
-    if transport.get_extra_info("sslcontext") is not None:
+    # A TLS connection whose records the kernel writes (``tls.handoff``) takes sendfile.
+    if transport.get_extra_info("sslcontext") is not None and not transport.get_extra_info(
+        "kernel_tls_tx"
+    ):
         if write is None:  # pragma: no cover - every caller passes it
             raise TypeError("a TLS transport needs the response's write")
         return await _send_copied(

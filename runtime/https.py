@@ -26,6 +26,7 @@ from tls import (
     expiry_note,
     server_context,
 )
+from tls.handoff import PATHS, Handoff
 from tls.metrics import TlsMetrics
 
 __all__ = ["Secured", "check_tls", "listener_tls", "tls_warnings"]
@@ -86,17 +87,23 @@ def tls_warnings(settings: Settings, roles: tuple[str, ...], now: dt.datetime) -
 
 @dataclass
 class Secured:
-    """One worker's TLS listeners: a context and a watcher each, and kernel TLS's verdict."""
+    """One worker's TLS listeners: a context and a watcher each, and kernel TLS's verdict.
+
+    A media listener whose ``tls.ktls`` is ``on``, or ``auto`` where ``detect`` found
+    kernel TLS working, gets a ``Handoff`` (``tls.handoff``): its handshakes are done on
+    the socket and each connection given to the kernel when it takes it. The others,
+    and the admin listener, keep asyncio's TLS, which encrypts in user space.
+    """
 
     metrics: TlsMetrics = field(default_factory=TlsMetrics)
     watchers: dict[str, CertificateWatcher] = field(default_factory=dict)
     ktls: KernelTls | None = None
+    handoffs: dict[str, Handoff] = field(default_factory=dict)
 
     def context(self, settings: Settings, name: str, tls: TlsSettings) -> ssl.SSLContext:
         """The server context of listener ``name``, watched for renewals from now on."""
         if self.ktls is None:
             self.ktls = detect()
-            log.info("TLS hits are sent by %s: %s", self.ktls.path, self.ktls.reason)
         pair = _pair(settings, name, tls)
         try:
             context = server_context(tls, pair)
@@ -113,11 +120,51 @@ class Secured:
             on_refused=lambda _: self.metrics.reloads.labels(name, "refused").inc(),
         )
         self._show(name, pair)
-        self.metrics.ktls.labels(name).set(1 if self.ktls.used else 0)
+        self.metrics.ktls.labels(name).set(0)
         # Both series exist from the start, so increase() sees the first refusal.
         for result in ("installed", "refused"):
             self.metrics.reloads.labels(name, result)
+        if name == "admin":
+            log.info("admin.tls: asyncio's TLS, encrypted in user space (no hits to send)")
         return context
+
+    def handoff(self, name: str) -> Handoff | None:
+        """Listener ``name``'s kernel-TLS hand-off, or None: asyncio's TLS (said in the log)."""
+        watcher = self.watchers[name]
+        assert self.ktls is not None, "context() first"
+        mode = watcher.tls.ktls
+        if mode == "off" or (mode == "auto" and not self.ktls.works):
+            log.info(
+                "%s.tls: hits are encrypted in user space by asyncio's TLS (tls.ktls %s): %s",
+                name,
+                mode,
+                "kernel TLS is not asked for" if mode == "off" else self.ktls.reason,
+            )
+            return None
+        counter = self.metrics.ktls_connections
+        for path in PATHS:
+            counter.labels(name, path)
+        handoff = Handoff(
+            name, watcher.context, on_connection=lambda path: counter.labels(name, path).inc()
+        )
+        self.handoffs[name] = handoff
+        self.metrics.ktls.labels(name).set(1 if self.ktls.works else 0)
+        if self.ktls.works:
+            log.info(
+                "%s.tls: hits are sent by kernel TLS (sendfile), each connection handed to "
+                "the kernel after its handshake (tls.ktls %s): %s",
+                name,
+                mode,
+                self.ktls.reason,
+            )
+        else:
+            log.info(
+                "%s.tls: handshakes on the socket for kernel TLS (tls.ktls on), but this "
+                "machine cannot take it: %s; connections are encrypted in user space",
+                name,
+                self.ktls.reason,
+            )
+        return handoff
 
     def _show(self, name: str, pair: Pair) -> None:
         self.metrics.expiry.labels(name).set(pair.not_after.timestamp())
@@ -126,8 +173,21 @@ class Secured:
         self.metrics.reloads.labels(name, "installed").inc()
         self._show(name, pair)
 
+    def _ktls_of(self, name: str) -> dict[str, Any]:
+        handoff = self.handoffs.get(name)
+        if handoff is None:
+            mode = "off" if name == "admin" else self.watchers[name].tls.ktls
+            return {"mode": mode, "handoff": False, "path": "userspace"}
+        works = self.ktls is not None and self.ktls.works
+        return {
+            "mode": self.watchers[name].tls.ktls,
+            "handoff": True,
+            "path": "ktls" if works else "userspace",
+            "connections": dict(handoff.connections),
+        }
+
     def status(self, now: dt.datetime | None = None) -> dict[str, Any]:
-        """What /healthz shows: the send path and each listener's certificate."""
+        """What /healthz shows: the send path and each listener's certificate and kernel TLS."""
         now = now or dt.datetime.now(dt.UTC)
         listeners = {
             name: {
@@ -136,8 +196,10 @@ class Secured:
                 "not_after": w.pair.not_after.isoformat(),
                 "expires_in_days": round(w.expires_in(now) / 86400, 1),
                 "min_version": w.tls.min_version,
+                "ktls": self._ktls_of(name),
             }
             for name, w in self.watchers.items()
         }
         ktls = self.ktls.as_dict() if self.ktls is not None else {}
-        return {**ktls, "listeners": listeners}
+        used = any(self._ktls_of(name)["path"] == "ktls" for name in self.watchers)
+        return {"path": "ktls" if used else "userspace", **ktls, "listeners": listeners}

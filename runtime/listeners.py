@@ -17,6 +17,7 @@ from config import HttpSettings, Listen
 from delivery.accesslog import CombinedLogFormat, access_logger
 from delivery.limits import PARSER_LIMITS
 from tls import CertificateWatcher
+from tls.handoff import Handoff
 
 from .connections import ConnectionMetrics, GuardedRunner
 
@@ -56,6 +57,8 @@ class Listener:
     ssl_context: ssl.SSLContext | None = None
     #: Its deadlines and connection limit (``config.role_http``).
     http: HttpSettings = HttpSettings()
+    #: Kernel TLS: handshakes on the socket, then the kernel's (``tls.handoff``).
+    handoff: Handoff | None = None
 
 
 def notify_systemd(state: str) -> None:
@@ -83,6 +86,15 @@ def _site(runner: web.AppRunner, listener: Listener) -> web.BaseSite:
     if listener.sock is not None:
         return web.SockSite(runner, listener.sock, ssl_context=listener.ssl_context)
     assert listener.listen is not None, "an app without a listener gets no site"
+    if listener.handoff is not None:
+        return listener.handoff.site(
+            runner,
+            listener.listen.host,
+            listener.listen.port,
+            reuse_port=listener.reuse_port,
+            backlog=BACKLOG,
+            header_timeout=listener.http.header_timeout,
+        )
     return web.TCPSite(
         runner,
         listener.listen.host,

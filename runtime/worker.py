@@ -87,6 +87,7 @@ async def run_worker(
                 reuse_port=supervised,
                 ssl_context=context,
                 http=http,
+                handoff=secured.handoff(role.role) if tls is not None else None,
             )
         )
         if tls is not None and tls.redirect_http is not None:

@@ -3,7 +3,8 @@
 ``Pair`` is a certificate chain and key read as one checked snapshot;
 ``server_context`` builds a listener's context from it; ``CertificateWatcher``
 installs a renewed pair without a restart; ``redirect_app`` answers plain HTTP with a
-301 to HTTPS and serves ACME challenges; ``detect`` says whether kernel TLS is used.
+301 to HTTPS and serves ACME challenges; ``detect`` says whether kernel TLS works
+here, and ``tls.handoff`` gives a listener's connections to it after the handshake.
 """
 
 from __future__ import annotations

@@ -21,13 +21,13 @@ from config import TlsSettings
 from .errors import PairMismatch, PairUnreadable, TlsError
 from .pair import Pair
 
-__all__ = ["client_context", "install", "server_context"]
+__all__ = ["client_context", "install", "memory_files", "server_context"]
 
 _VERSIONS = {"tlsv1.2": ssl.TLSVersion.TLSv1_2, "tlsv1.3": ssl.TLSVersion.TLSv1_3}
 
 
 @contextlib.contextmanager
-def _memory_files(*contents: bytes) -> Iterator[list[str]]:
+def memory_files(*contents: bytes) -> Iterator[list[str]]:
     fds = []
     try:
         for data in contents:
@@ -42,7 +42,7 @@ def _memory_files(*contents: bytes) -> Iterator[list[str]]:
 
 def install(context: ssl.SSLContext, pair: Pair) -> None:
     """Make ``pair`` the certificate and key of connections ``context`` starts from now."""
-    with _memory_files(pair.cert_pem, pair.key_pem) as (cert, key):
+    with memory_files(pair.cert_pem, pair.key_pem) as (cert, key):
         try:
             context.load_cert_chain(cert, key)
         except ssl.SSLError as exc:

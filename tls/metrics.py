@@ -1,4 +1,4 @@
-"""The TLS series on /metrics: certificate expiry, renewals, and the send path in use."""
+"""The TLS series on /metrics: certificate expiry, renewals, the send path, kernel TLS."""
 
 from __future__ import annotations
 
@@ -34,5 +34,13 @@ class TlsMetrics:
             "they are encrypted in user space.",
             ["listener"],
             multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.ktls_connections = Counter(
+            "castedge_tls_ktls_connections",
+            "Connections of a kernel-TLS listener (tls.ktls) by what the kernel took: "
+            "kernel (both ways), kernel_tx (it encrypts, OpenSSL decrypts), userspace "
+            "(it took nothing: a fallback, encrypted and copied through OpenSSL).",
+            ["listener", "path"],
             registry=r,
         )

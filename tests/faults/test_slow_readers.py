@@ -2,8 +2,10 @@
 
 Before, the zero-copy path waited for the socket to become writable with no deadline,
 so a client reading at 0 B/s held its connection and the open cache file for ever.
-Every test runs over plain HTTP (``os.sendfile``) and over TLS (copied through
-OpenSSL, which waits in aiohttp's drain), on a real ``castedge origin``.
+Every test runs over plain HTTP (``os.sendfile``), over TLS (copied through OpenSSL,
+which waits in aiohttp's drain), and over a kernel-TLS listener (``tls.ktls: on``:
+its handshakes on the socket, each connection the kernel's or, where it takes none,
+OpenSSL's on the socket), on a real ``castedge origin``.
 """
 
 from __future__ import annotations
@@ -63,13 +65,12 @@ def serve(root: Path, scheme: str, http: dict[str, str]) -> Served:
     ca = Authority.create(root / "ca")
     cert, key = ca.issue().write(root / "tls")
     assert ca.path is not None
-    node = start_origin(
-        root, {EPISODE: BODY}, http=http, tls={"cert": str(cert), "key": str(key)}, ca=ca.path
-    )
+    tls = {"cert": str(cert), "key": str(key), "ktls": "on" if scheme == "handoff" else "off"}
+    node = start_origin(root, {EPISODE: BODY}, http=http, tls=tls, ca=ca.path)
     return Served(node, ssl.create_default_context(cafile=str(ca.path)))
 
 
-@pytest.fixture(scope="module", params=["plain", "tls"])
+@pytest.fixture(scope="module", params=["plain", "tls", "handoff"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
@@ -164,10 +165,10 @@ def test_response_timeout_cuts_even_a_reader_that_keeps_reading(served: Served) 
 #: worker at most: measured 15 KiB over plain HTTP (the socket and its dup; the bytes
 #: stay in the kernel), 300 KiB over TLS (what OpenSSL and the transport hold).
 STALLED = 200
-COST = {"plain": 64 * 1024, "tls": 512 * 1024}
+COST = {"plain": 64 * 1024, "tls": 512 * 1024, "handoff": 512 * 1024}
 
 
-@pytest.mark.parametrize("scheme", ["plain", "tls"])
+@pytest.mark.parametrize("scheme", ["plain", "tls", "handoff"])
 def test_stalled_readers_cost_the_worker_little(scheme: str, tmp_path: Path) -> None:
     # Patient enough to hold them all while the worker is measured.
     served = serve(tmp_path, scheme, {"send_timeout": "60s"})

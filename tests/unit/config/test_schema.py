@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from config import (
     AdminSettings,
@@ -491,3 +492,35 @@ def test_settings_can_be_varied_with_replace() -> None:
 def test_the_source_is_the_name_given() -> None:
     got = settings_from_mapping(minimal(), source="/etc/castedge/castedge.yaml", environ={})
     assert got.source == "/etc/castedge/castedge.yaml"
+
+
+@pytest.mark.parametrize(
+    ("written", "mode"),
+    [
+        ("auto", "auto"),
+        ("on", "on"),
+        ("off", "off"),
+        ("'on'", "on"),
+        ("OFF", "off"),
+        ("true", "on"),
+    ],
+)
+def test_tls_ktls_takes_yaml_s_bare_on_and_off(written: str, mode: str) -> None:
+    # YAML 1.1 (PyYAML) reads a bare on/off as true/false: both mean what was written.
+    tls = yaml.safe_load(f"{{cert: /c.pem, key: /k.pem, ktls: {written}}}")
+    document = minimal()
+    document["origin"]["tls"] = tls
+    parsed = settings(document).origin
+    assert parsed is not None and parsed.tls is not None
+    assert parsed.tls.ktls == mode
+
+
+def test_tls_ktls_refuses_anything_else_and_the_admin_listener_has_none() -> None:
+    document = minimal()
+    document["origin"]["tls"] = {"cert": "/c.pem", "key": "/k.pem", "ktls": "sometimes"}
+    error = error_for(document)
+    assert error.key == "origin.tls.ktls"
+    assert "expected one of auto, on, off, got 'sometimes'" in str(error)
+    document = full()
+    document["admin"]["tls"] = {"cert": "/c.pem", "key": "/k.pem", "ktls": "on"}
+    assert error_for(document).key == "admin.tls.ktls"
