@@ -37,39 +37,53 @@ class CombinedLogFormat(AbstractAccessLogger):
     _stamp = ""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        if not self.logger.isEnabledFor(logging.INFO):
             return
         sent = (
             response.sent
             if isinstance(response, (MediaResponse, SmallMediaResponse))
             else response.body_length
         )
+        if isinstance(response, Refusal) and (not response.parsed or response.status == 414):
+            first = "-"
+        else:
+            first = self.request_line(request.method, request.rel_url.raw_path_qs, request.version)
+        headers = request.headers
+        self.write(
+            request.remote,
+            first,
+            response.status,
+            sent,
+            headers.get("Referer", "-"),
+            headers.get("User-Agent", "-"),
+        )
+
+    def write(
+        self, remote: str | None, first: str, status: int, sent: int, referer: str, agent: str
+    ) -> None:
+        """Write one line; ``first`` is the request line as shown (already quoted)."""
         second = int(wall_clock())
         if second != self._second:
             now = datetime.datetime.fromtimestamp(second, datetime.UTC).astimezone()
             self._stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
             self._second = second
-        headers = request.headers
-        if isinstance(response, Refusal) and (not response.parsed or response.status == 414):
-            first = "-"
-        else:
-            first = (
-                f"{_quote(request.method)} {_quote(self.target(request))} "
-                f"HTTP/{request.version.major}.{request.version.minor}"
-            )
         line = (
-            f"{request.remote or '-'} - - {self._stamp} "
+            f"{remote or '-'} - - {self._stamp} "
             f'"{first}" '
-            f"{response.status} {sent if sent else '-'} "
-            f'"{_quote(headers.get("Referer", "-"))}" '
-            f'"{_quote(headers.get("User-Agent", "-"))}"'
+            f"{status} {sent if sent else '-'} "
+            f'"{_quote(referer)}" '
+            f'"{_quote(agent)}"'
         )
+        logger = self.logger
         logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
 
-    def target(self, request: BaseRequest) -> str:
+    def request_line(self, method: str, raw_target: str, version: tuple[int, int]) -> str:
+        """The request line as the log shows it, from the method and the raw target."""
+        return f"{_quote(method)} {_quote(self.shown(raw_target))} HTTP/{version[0]}.{version[1]}"
+
+    def shown(self, raw_target: str) -> str:
         """The request-target as written to the log; a service may hide part of it."""
-        return request.rel_url.raw_path_qs
+        return raw_target
 
 
 # Printable ASCII but for the quote and the backslash: what needs no escaping.
