@@ -21,8 +21,10 @@ from prometheus_client import CollectorRegistry
 
 from config import ConfigError, EdgeSettings, Settings
 from delivery.admin import DELIVERY, store_status
+from delivery.answer import Answer
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
+from delivery.fastpath import FAST_ROUTE, FastHit, FastRequest
 from delivery.keys import object_key
 from delivery.limits import request_limits
 from delivery.metrics import DeliveryMetrics
@@ -130,6 +132,7 @@ def create_app(
     app.router.add_get("/healthz", public_health)
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_get("/{tail:.*}", media)
+    app[FAST_ROUTE] = EdgeHits
     return app
 
 
@@ -169,44 +172,99 @@ def create_admin_app(media_app: web.Application) -> web.Application:
 # -- handlers ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a request may not have what it asks for: a bad path, or the uniform 403."""
+
+    bad: BadKey | None = None
+    reason: str = ""
+    detail: str = ""
+    token: str | None = None
+
+
+def admit(state: EdgeState, raw_path: str, remote: str | None) -> tuple[str, bool] | Refused:
+    """The object key ``raw_path`` names and whether it came signed, or why it is refused.
+
+    Counts nothing and logs nothing: the caller answers (``media``) or, on the fast
+    path, leaves any refusal to ``media``.
+    """
+    signed = split_signed(raw_path)
+    if signed is None:
+        try:
+            key = object_key(raw_path[1:])
+        except BadKey as exc:
+            return Refused(bad=exc)
+        if not is_public(key, state.settings.public_prefixes):
+            detail = f"no token, and {key!r} is not in a public folder"
+            return Refused(reason=NO_TOKEN, detail=detail)
+        return key, False
+    token, rest = signed
+    try:
+        authorise(
+            state.signer,
+            token,
+            rest,
+            now=state.clock(),
+            client_ip=remote,
+            revoked=state.revocations.current,
+        )
+    except TokenRejected as exc:
+        return Refused(reason=exc.reason.value, detail=exc.detail, token=token)
+    try:
+        return object_key(rest), True
+    except BadKey as exc:
+        return Refused(bad=exc)
+
+
+def media_headers(state: EdgeState, signed: bool, cors: dict[str, str]) -> dict[str, str]:
+    """The headers a hit carries beside the engine's: CORS, and a signed path's caching."""
+    return {"Cache-Control": state.settings.cache_control, **cors} if signed else cors
+
+
 async def media(request: web.Request) -> web.StreamResponse:
     """GET/HEAD of a signed path or a public one; everything else gets the uniform 403."""
     state = request.app[EDGE]
     cors = state.cors.headers(request.headers.get("Origin"))
-    raw = request.rel_url.raw_path
-    signed = split_signed(raw)
-    if signed is None:
-        try:
-            key = object_key(raw[1:])
-        except BadKey as exc:
-            return _done(request, _bad_request(exc, cors))
-        if not is_public(key, state.settings.public_prefixes):
-            detail = f"no token, and {key!r} is not in a public folder"
-            return _done(request, _refuse(request, NO_TOKEN, detail, None, cors))
-        headers = cors
-    else:
-        token, rest = signed
-        try:
-            authorise(
-                state.signer,
-                token,
-                rest,
-                now=state.clock(),
-                client_ip=request.remote,
-                revoked=state.revocations.current,
-            )
-        except TokenRejected as exc:
-            return _done(request, _refuse(request, exc.reason.value, exc.detail, token, cors))
-        try:
-            key = object_key(rest)
-        except BadKey as exc:
-            return _done(request, _bad_request(exc, cors))
-        headers = {"Cache-Control": state.settings.cache_control, **cors}
+    admitted = admit(state, request.rel_url.raw_path, request.remote)
+    if isinstance(admitted, Refused):
+        if admitted.bad is not None:
+            return _done(request, _bad_request(admitted.bad, cors))
+        refusal = _refuse(request, admitted.reason, admitted.detail, admitted.token, cors)
+        return _done(request, refusal)
+    key, signed = admitted
+    headers = media_headers(state, signed, cors)
     resp = await request.app[DELIVERY].serve(request, key, headers=headers)
     if not resp.prepared:
         # An error answer from the engine: a browser player must be able to read it too.
         resp.headers.update(cors)
     return _done(request, resp)
+
+
+class EdgeHits:
+    """The edge's plain hits for the fast path: what ``media`` would serve from disk.
+
+    A refusal of any kind (bad path, token rejected) is left to ``media``, which
+    answers, counts and logs it.
+    """
+
+    def __init__(self, app: web.Application) -> None:
+        self.delivery = app[DELIVERY]
+        self._state = app[EDGE]
+
+    def route(self, request: FastRequest) -> FastHit | None:
+        if request.path == "/healthz":
+            return None
+        state = self._state
+        admitted = admit(state, request.path, request.remote)
+        if isinstance(admitted, Refused):
+            return None
+        key, signed = admitted
+        cors = state.cors.headers(request.headers.get("Origin"))
+        return FastHit(key, media_headers(state, signed, cors))
+
+    def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
+        self._state.metrics.request_done(answer.status, sent)
+        self.delivery.metrics.request_done(answer.status, sent)
 
 
 async def preflight(request: web.Request) -> web.StreamResponse:
