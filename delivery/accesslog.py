@@ -21,7 +21,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 from .limits import Refusal
 from .serve import MediaResponse, SmallMediaResponse
 
-__all__ = ["CombinedLogFormat", "access_logger"]
+__all__ = ["AccessFile", "CombinedLogFormat", "access_logger"]
 
 
 class CombinedLogFormat(AbstractAccessLogger):
@@ -75,6 +75,11 @@ class CombinedLogFormat(AbstractAccessLogger):
             f'"{_quote(agent)}"'
         )
         logger = self.logger
+        handlers = logger.handlers
+        if len(handlers) == 1 and isinstance(handlers[0], AccessFile):
+            # The file access_logger opened: no record, no formatter, no lock to take.
+            handlers[0].write_line(line)
+            return
         logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
 
     def request_line(self, method: str, raw_target: str, version: tuple[int, int]) -> str:
@@ -97,6 +102,23 @@ def _quote(text: str) -> str:
     return "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
 
 
+class AccessFile(WatchedFileHandler):
+    """An access log file, reopened after logrotate moves it (``WatchedFileHandler``).
+
+    ``CombinedLogFormat`` hands it each line directly, without a log record.
+    """
+
+    def write_line(self, line: str) -> None:
+        """Append one line (without its newline), in one write of its own."""
+        # Before every line, as WatchedFileHandler's emit: a moved file is noticed at once.
+        self.reopenIfNeeded()
+        stream = self.stream
+        if stream is None:
+            stream = self.stream = self._open()
+        stream.write(line + "\n")
+        stream.flush()
+
+
 def access_logger(destination: str | None) -> logging.Logger:
     """The logger that writes access lines to ``destination`` ("-" = stderr, None = off)."""
     logger = logging.getLogger("castedge.access")
@@ -109,9 +131,8 @@ def access_logger(destination: str | None) -> logging.Logger:
         logger.disabled = True
         return logger
     logger.disabled = False
-    # WatchedFileHandler reopens the file after logrotate moves it.
     sink: logging.Handler = (
-        logging.StreamHandler() if destination == "-" else WatchedFileHandler(destination)
+        logging.StreamHandler() if destination == "-" else AccessFile(destination)
     )
     sink.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(sink)
