@@ -1,20 +1,18 @@
 """A request head read by the fast path, and what a role says of it.
 
-``HeadReader`` reads one complete head and keeps only what is plainly a GET or HEAD
-without a body: anything else (another method, a body, ``Expect``, ``Upgrade``, an
-absolute or odd target, a line out of the strictest form) is None, and the connection
-goes to aiohttp, whose parser (llhttp) reads it and answers it as it always has. One
-regular expression over the whole head costs half of what feeding llhttp through
-``httptools``' Python callbacks did (benchmarks/README.md, "Hit path").
+``read_head`` parses one complete head with llhttp (``httptools``) and keeps only what
+is plainly a GET or HEAD without a body: anything else (another method, a body,
+``Expect``, ``Upgrade``, an absolute or odd target, a head the parser refuses) is
+None, and the connection goes to aiohttp, which answers it as it always has.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import httptools
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -68,67 +66,89 @@ class FastRoute(Protocol):
 #: Builds the role's route once its app has started (its engine exists then).
 FastRouteFactory = Callable[[web.Application], FastRoute]
 
-# https://www.rfc-editor.org/rfc/rfc9110#section-5.6.2: a field name is a token.
-_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-#: The heads the fast path reads: GET or HEAD of an origin-form target made of URI
-#: characters only (RFC 3986 unreserved, sub-delims, ":", "@", "/", "?", "%"), HTTP/1.0
-#: or 1.1, and field lines of a token, a colon and visible text (no obs-fold, no bare
-#: CR or LF, no control character but HTAB). A strict subset of what RFC 9112 allows:
-#: anything else is aiohttp's to read, and to refuse if it must.
-_HEAD = re.compile(
-    rb"(GET|HEAD) (/[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]*) HTTP/1\.([01])\r\n"
-    rb"((?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
-)
-# A field line of the block _HEAD matched, its value without the whitespace before it
-# (a value with whitespace after it is aiohttp's to read).
-_FIELD = re.compile(r"([^:]+):[\t ]*([^\r]*)\r\n")
-# After any of these, aiohttp must read the request: a body, or a change of protocol.
-_HANDED = frozenset({"content-length", "transfer-encoding", "expect", "upgrade"})
+_METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
+_VERSIONS = {"1.1": (1, 1), "1.0": (1, 0)}
+# Headers after which aiohttp must take the request: a body, or a change of protocol.
+_HANDED = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
 
 
 class HeadReader:
-    """Reads one whole request head at a time, or says it is not one for the fast path."""
+    """Reads heads one at a time with one llhttp parser (a connection's)."""
 
-    __slots__ = ()
+    __slots__ = ("_complete", "_fields", "_keep_alive", "_method", "_odd", "_parser", "_url",
+                 "_version")  # fmt: skip
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._fields: list[tuple[str, str]] = []
+        self._url = b""
+        self._odd = False
+        self._complete = False
+        self._method = b""
+        self._version = ""
+        self._keep_alive = False
+
+    # llhttp's callbacks
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in _HANDED and not (name.lower() == b"content-length" and value == b"0"):
+            self._odd = True
+        self._fields.append(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        # The parser forgets these once the message is complete: read them now.
+        parser = self._parser
+        self._method = parser.get_method()
+        self._version = parser.get_http_version()
+        self._keep_alive = parser.should_keep_alive()
+        if parser.should_upgrade():
+            self._odd = True
+
+    def on_message_complete(self) -> None:
+        self._complete = True
 
     def read(self, head: bytes, remote: str | None) -> FastRequest | None:
-        """The request in ``head`` (one whole head, up to its blank line), or None."""
-        m = _HEAD.fullmatch(head)
-        if m is None:
+        """The request in ``head`` (one whole head, up to its blank line), or None.
+
+        After None the reader is spent: the connection is aiohttp's from there on.
+        """
+        self._fields = []
+        self._url = b""
+        self._odd = self._complete = False
+        try:
+            self._parser.feed_data(head)
+        except httptools.HttpParserError:
             return None
-        target = m[2].decode("ascii")
-        if "/." in target or "//" in target:
-            # Dot segments and empty segments: left to aiohttp's URL rules.
+        method = _METHODS.get(self._method)
+        version = _VERSIONS.get(self._version)
+        url = self._url
+        if (
+            self._odd
+            or not self._complete
+            or method is None
+            or version is None
+            or not url.startswith(b"/")
+            # Dot segments, empty segments and fragments: left to aiohttp's URL rules.
+            or b"/." in url
+            or b"//" in url
+            or b"#" in url
+        ):
             return None
-        block = m[4]
-        if b" \r\n" in block or b"\t\r\n" in block:
+        try:
+            target = url.decode("ascii")
+        except UnicodeDecodeError:
             return None
-        # Values as aiohttp decodes them: UTF-8, and any other byte kept as it came.
-        fields = _FIELD.findall(block.decode("utf-8", "surrogateescape"))
-        headers: CIMultiDict[str] = CIMultiDict(fields)
-        if any(name.lower() in _HANDED for name, _ in fields):
-            return None
-        http11 = m[3] == b"1"
-        keep_alive = http11
-        connection = headers.getall("Connection", ())
-        if len(connection) > 1:
-            return None
-        if connection:
-            # https://www.rfc-editor.org/rfc/rfc9112#section-9.3: "close" ends a 1.1
-            # connection, "keep-alive" keeps a 1.0 one; anything else, aiohttp reads.
-            option = connection[0].lower()
-            if option == "close":
-                keep_alive = False
-            elif option == "keep-alive":
-                keep_alive = True
-            else:
-                return None
+        path = target.partition("?")[0]
         return FastRequest(
-            "GET" if m[1] == b"GET" else "HEAD",
+            method,
             target,
-            target.partition("?")[0],
-            (1, 1) if http11 else (1, 0),
-            headers,
+            path,
+            version,
+            CIMultiDict(self._fields),
             remote,
-            keep_alive,
+            self._keep_alive,
         )
