@@ -36,7 +36,7 @@ from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, send_range
 from ..sources import FileSource
 from ..store import Handle
 from .request import FastHit, FastRequest, FastRoute, HeadReader
-from .response import head_bytes
+from .response import RecentHeads, head_bytes
 
 __all__ = ["Adopter", "FastConnection", "FastPath"]
 
@@ -72,6 +72,7 @@ class FastPath:
     timed_out: Callable[[str], None]
     handoff: Callable[[], Adopter]
     connections: set[FastConnection] = field(default_factory=set)
+    recent: RecentHeads = field(default_factory=RecentHeads)
 
 
 class FastConnection(asyncio.Protocol):
@@ -230,13 +231,22 @@ class FastConnection(asyncio.Protocol):
         """Answer a hit; False when a task goes on sending its body."""
         delivery = self._fast.route.delivery
         delivery.metrics.lookup("hit")
-        source = FileSource(handle.fd, handle.body_offset)
-        plan = answer(
-            request.method, handle.meta, request.headers, delivery.extra_headers(hit.headers),
-            source.plan,
-        )  # fmt: skip
         keep_alive = request.keep_alive and not self._closing
-        head = head_bytes(plan, request.version, keep_alive)
+        h = request.headers
+        question = (
+            handle.meta, request.method, h.get("Range"), h.get("If-Range"), h.get("If-Match"),
+            h.get("If-None-Match"), h.get("If-Modified-Since"), h.get("If-Unmodified-Since"),
+            tuple(hit.headers.items()), request.version, keep_alive,
+        )  # fmt: skip
+        recent = self._fast.recent.get(question)
+        if recent is None:
+            source = FileSource(handle.fd, handle.body_offset)
+            extra = delivery.extra_headers(hit.headers)
+            plan = answer(request.method, handle.meta, h, extra, source.plan)
+            head = head_bytes(plan, request.version, keep_alive)
+            self._fast.recent.keep(question, plan, head)
+        else:
+            plan, head = recent
         if not plan.body:
             transport.write(head)
             self._written += len(head)
