@@ -99,7 +99,7 @@ http {{
     scgi_temp_path {dir}/scgi;
     server {{
         listen {host}:{port}{reuseport}{ssl};
-        root {root};{tls}
+        root {root};{tls}{access}
     }}
 }}
 """
@@ -246,10 +246,13 @@ def start_nginx(
     types: str,
     workers: int = 1,
     tls: NginxTls | None = None,
+    access_log: Path | None = None,
 ) -> Server:
     """nginx serving ``root`` from disk with sendfile; ``types`` as in its types block.
 
-    With ``tls`` it listens for HTTPS only, and its url is ``https://``.
+    With ``tls`` it listens for HTTPS only, and its url is ``https://``. With
+    ``access_log`` it writes a combined-format line per request to that file, as an
+    operator runs it (the default here is ``access_log off``).
     """
     conf_dir = workdir / f"nginx-{workers}"
     conf_dir.mkdir()
@@ -273,6 +276,7 @@ def start_nginx(
             root=root,
             ssl=" ssl" if tls is not None else "",
             tls=tls.directives() if tls is not None else "",
+            access=f"\n        access_log {access_log} combined;" if access_log else "",
         )
     )
     log_path = conf_dir / "stderr.log"

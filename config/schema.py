@@ -293,6 +293,7 @@ HTTP = Section(
         # A connection costs a few kilobytes and two or three descriptors: a million is
         # beyond what any LimitNOFILE lets one worker open.
         Field("max_connections", integer(1, 1_000_000), default=10000),
+        Field("fast_path", boolean(), default=True),
     ),
 )
 

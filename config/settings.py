@@ -85,6 +85,8 @@ class HttpSettings:
     send_timeout: float = 60.0
     response_timeout: float | None = None
     max_connections: int = 10000
+    #: Whether plain-HTTP hits are answered below aiohttp's web layer (``delivery.fastpath``).
+    fast_path: bool = True
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 from .limits import Refusal
 from .serve import MediaResponse, SmallMediaResponse
 
-__all__ = ["CombinedLogFormat", "access_logger"]
+__all__ = ["AccessFile", "CombinedLogFormat", "access_logger"]
 
 
 class CombinedLogFormat(AbstractAccessLogger):
@@ -37,39 +37,58 @@ class CombinedLogFormat(AbstractAccessLogger):
     _stamp = ""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        if not self.logger.isEnabledFor(logging.INFO):
             return
         sent = (
             response.sent
             if isinstance(response, (MediaResponse, SmallMediaResponse))
             else response.body_length
         )
+        if isinstance(response, Refusal) and (not response.parsed or response.status == 414):
+            first = "-"
+        else:
+            first = self.request_line(request.method, request.rel_url.raw_path_qs, request.version)
+        headers = request.headers
+        self.write(
+            request.remote,
+            first,
+            response.status,
+            sent,
+            headers.get("Referer", "-"),
+            headers.get("User-Agent", "-"),
+        )
+
+    def write(
+        self, remote: str | None, first: str, status: int, sent: int, referer: str, agent: str
+    ) -> None:
+        """Write one line; ``first`` is the request line as shown (already quoted)."""
         second = int(wall_clock())
         if second != self._second:
             now = datetime.datetime.fromtimestamp(second, datetime.UTC).astimezone()
             self._stamp = now.strftime("[%d/%b/%Y:%H:%M:%S %z]")
             self._second = second
-        headers = request.headers
-        if isinstance(response, Refusal) and (not response.parsed or response.status == 414):
-            first = "-"
-        else:
-            first = (
-                f"{_quote(request.method)} {_quote(self.target(request))} "
-                f"HTTP/{request.version.major}.{request.version.minor}"
-            )
         line = (
-            f"{request.remote or '-'} - - {self._stamp} "
+            f"{remote or '-'} - - {self._stamp} "
             f'"{first}" '
-            f"{response.status} {sent if sent else '-'} "
-            f'"{_quote(headers.get("Referer", "-"))}" '
-            f'"{_quote(headers.get("User-Agent", "-"))}"'
+            f"{status} {sent if sent else '-'} "
+            f'"{_quote(referer)}" '
+            f'"{_quote(agent)}"'
         )
+        logger = self.logger
+        handlers = logger.handlers
+        if len(handlers) == 1 and isinstance(handlers[0], AccessFile):
+            # The file access_logger opened: no record, no formatter, no lock to take.
+            handlers[0].write_line(line)
+            return
         logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
 
-    def target(self, request: BaseRequest) -> str:
+    def request_line(self, method: str, raw_target: str, version: tuple[int, int]) -> str:
+        """The request line as the log shows it, from the method and the raw target."""
+        return f"{_quote(method)} {_quote(self.shown(raw_target))} HTTP/{version[0]}.{version[1]}"
+
+    def shown(self, raw_target: str) -> str:
         """The request-target as written to the log; a service may hide part of it."""
-        return request.rel_url.raw_path_qs
+        return raw_target
 
 
 # Printable ASCII but for the quote and the backslash: what needs no escaping.
@@ -81,6 +100,23 @@ def _quote(text: str) -> str:
     if _PLAIN.fullmatch(text):
         return text
     return "".join(c if c.isprintable() and c not in '"\\' else f"\\x{ord(c):02x}" for c in text)
+
+
+class AccessFile(WatchedFileHandler):
+    """An access log file, reopened after logrotate moves it (``WatchedFileHandler``).
+
+    ``CombinedLogFormat`` hands it each line directly, without a log record.
+    """
+
+    def write_line(self, line: str) -> None:
+        """Append one line (without its newline), in one write of its own."""
+        # Before every line, as WatchedFileHandler's emit: a moved file is noticed at once.
+        self.reopenIfNeeded()
+        stream = self.stream
+        if stream is None:
+            stream = self.stream = self._open()
+        stream.write(line + "\n")
+        stream.flush()
 
 
 def access_logger(destination: str | None) -> logging.Logger:
@@ -95,9 +131,8 @@ def access_logger(destination: str | None) -> logging.Logger:
         logger.disabled = True
         return logger
     logger.disabled = False
-    # WatchedFileHandler reopens the file after logrotate moves it.
     sink: logging.Handler = (
-        logging.StreamHandler() if destination == "-" else WatchedFileHandler(destination)
+        logging.StreamHandler() if destination == "-" else AccessFile(destination)
     )
     sink.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(sink)

@@ -13,16 +13,28 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
+from typing import Protocol
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from .errors import DeliveryError, ObjectNotFound, TooManyMisses
 from .metrics import DeliveryMetrics
 from .misses import KeyListing, MissLimiter
 
-__all__ = ["MissGate", "forwarded_address", "peer_address", "watch_listing"]
+__all__ = ["MissGate", "Peer", "forwarded_address", "peer_address", "watch_listing"]
 
 log = logging.getLogger("castedge.engine")
+
+
+class Peer(Protocol):
+    """What names a client: an aiohttp request, or a head the fast path read itself."""
+
+    @property
+    def remote(self) -> str | None: ...
+
+    @property
+    def headers(self) -> MultiMapping[str]: ...
 
 
 def peer_address(request: web.Request) -> str:
@@ -32,11 +44,11 @@ def peer_address(request: web.Request) -> str:
 
 def forwarded_address(
     trusted: Sequence[IPv4Network | IPv6Network], header: str
-) -> Callable[[web.Request], str]:
+) -> Callable[[Peer], str]:
     """The client behind ``trusted`` proxies (a balancer), as their ``header`` names it."""
     from geo.forwarded import client_address, forwarded_for, x_forwarded_for
 
-    def address_of(request: web.Request) -> str:
+    def address_of(request: Peer) -> str:
         if header == "forwarded":
             hops = forwarded_for(request.headers.getall("Forwarded", ()))
         else:

@@ -9,6 +9,7 @@ things is a 400, not a guess.
 
 from __future__ import annotations
 
+import functools
 import os.path
 import re
 from urllib.parse import unquote_to_bytes
@@ -31,6 +32,8 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED_SLASH = re.compile(r"%2[Ff]")
 
 
+# A popular episode's path is checked once, not on every hit (errors are not kept).
+@functools.lru_cache(maxsize=4096)
 def object_key(raw_path: str) -> str:
     """Decode a request path (still percent-encoded, without the leading "/") into a key.
 

@@ -139,6 +139,7 @@ async def send_range(
     on_sent: Callable[[int], None] | None = None,
     on_reset: Callable[[int], None] | None = None,
     write: Callable[[bytes], Awaitable[None]] | None = None,
+    begins: int | None = None,
 ) -> int:
     """Send ``count`` bytes of ``file_fd`` from ``offset`` on the transport's socket.
 
@@ -178,7 +179,8 @@ async def send_range(
     # A second descriptor on the socket: it keeps the socket readable (TCP_INFO) even
     # after the transport closed its own, as it does when the client resets.
     watch = socket.socket(fileno=os.dup(sock_fd))
-    begins = stream_offset(watch) if on_reset is not None else None
+    if begins is None and on_reset is not None:
+        begins = stream_offset(watch)
     sent = 0
     # When the client last made progress (or the response last waited for a fill,
     # which is the upstream's slowness, not the client's).

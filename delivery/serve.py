@@ -8,7 +8,6 @@ with a ``Cache-Status`` header (RFC 9211) saying which it was.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,8 +15,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from .answer import answer
 from .cachestatus import NEGATIVE, CacheStatus
-from .conditional import Decision, Serve, Validators, decide, format_http_date
 from .errors import (
     DeliveryError,
     ObjectNotFound,
@@ -64,12 +63,6 @@ class SmallMediaResponse(web.Response):
     sent = 0
 
 
-@functools.lru_cache(maxsize=4096)
-def _validators(meta: ObjectMeta) -> Validators:
-    # Checking an ETag's syntax is not free; a popular episode's is checked once.
-    return Validators(meta.etag, meta.last_modified)
-
-
 @dataclass
 class Delivery:
     """Everything a media handler needs: the store, the fills, the metrics."""
@@ -91,6 +84,12 @@ class Delivery:
         """Whether ``key`` is this engine's to serve: anything else is never fetched."""
         return key.startswith(self.prefixes) and not key.startswith(RESERVED_PREFIX)
 
+    def extra_headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        """The headers a service adds to every answer, with the engine's Cache-Control."""
+        extra = dict(headers) if headers else {}
+        extra.setdefault("Cache-Control", self.cache_control)
+        return extra
+
     async def serve(
         self,
         request: web.Request,
@@ -106,8 +105,7 @@ class Delivery:
         (aiohttp's ``handler_cancellation``), and whoever accounts for the request
         (metrics, the download log) still finds the response and what it sent.
         """
-        extra = dict(headers or {})
-        extra.setdefault("Cache-Control", self.cache_control)
+        extra = self.extra_headers(headers)
         # What an error answer says of the cache's part (empty: one it made up itself).
         found: list[CacheStatus] = []
         try:
@@ -204,50 +202,24 @@ class Delivery:
         on_response: OnResponse | None = None,
     ) -> web.StreamResponse:
         """Decide, then write. ``small`` is a hit's (descriptor, body offset)."""
-        h = request.headers
-        decision = decide(
-            request.method,
-            size=meta.size,
-            validators=_validators(meta),
-            range=h.get("Range"),
-            if_range=h.get("If-Range"),
-            if_match=h.get("If-Match"),
-            if_none_match=h.get("If-None-Match"),
-            if_modified_since=h.get("If-Modified-Since"),
-            if_unmodified_since=h.get("If-Unmodified-Since"),
-        )
-        headers = extra.copy()
-        headers["ETag"] = meta.etag
-        headers["Last-Modified"] = format_http_date(meta.last_modified)
-        headers["Accept-Ranges"] = "bytes"
-        start, length = _span(decision, meta.size)
-        # https://www.rfc-editor.org/rfc/rfc9211: how this cache came by the response.
-        headers["Cache-Status"] = str(source.plan(start, length if request.method == "GET" else 0))
-        status = _STATUS[decision.serve]
-        if decision.serve is Serve.UNSATISFIABLE:
-            headers["Content-Range"] = RangeNotSatisfiable(meta.size).content_range
-        elif decision.serve in (Serve.FULL, Serve.PARTIAL):
-            headers["Content-Type"] = meta.content_type
-            if decision.byte_range is not None:
-                headers["Content-Range"] = decision.byte_range.content_range(meta.size)
-            if small is not None and 0 < length <= SMALL_BODY and request.method == "GET":
-                # A probe: headers and body in one write (one syscall, one packet).
-                data = os.pread(small[0], length, small[1] + start)
-                if len(data) == length:
-                    quick = SmallMediaResponse(status=status, headers=headers, body=data)
-                    quick.sent = length
-                    if on_response is not None:
-                        on_response(quick)
-                    return quick
+        plan = answer(request.method, meta, request.headers, extra, source.plan)
+        status, headers, start, length = plan.status, plan.headers, plan.start, plan.length
+        if small is not None and plan.body and length <= SMALL_BODY:
+            # A probe: headers and body in one write (one syscall, one packet).
+            data = os.pread(small[0], length, small[1] + start)
+            if len(data) == length:
+                quick = SmallMediaResponse(status=status, headers=headers, body=data)
+                quick.sent = length
+                if on_response is not None:
+                    on_response(quick)
+                return quick
         resp = MediaResponse(status=status, headers=headers)
         if on_response is not None:
             on_response(resp)
-        if decision.serve in (Serve.FULL, Serve.PARTIAL):
-            resp.content_length = length
-        elif decision.serve is not Serve.NOT_MODIFIED:
-            resp.content_length = 0
+        if plan.content_length is not None:
+            resp.content_length = plan.content_length
         await resp.prepare(request)
-        if request.method == "GET" and length > 0:
+        if plan.body:
             try:
                 await source.write(resp, request, start, length)
             except (BodyCutShort, DeliveryError) as exc:
@@ -267,22 +239,6 @@ class Delivery:
 
 #: Told of an object's response before its body is written (see ``Delivery.serve``).
 OnResponse = Callable[[web.StreamResponse], None]
-
-_STATUS = {
-    Serve.FULL: 200,
-    Serve.PARTIAL: 206,
-    Serve.NOT_MODIFIED: 304,
-    Serve.PRECONDITION_FAILED: 412,
-    Serve.UNSATISFIABLE: 416,
-}
-
-
-def _span(decision: Decision, size: int) -> tuple[int, int]:
-    if decision.serve is Serve.FULL:
-        return 0, size
-    if decision.serve is Serve.PARTIAL and decision.byte_range is not None:
-        return decision.byte_range.start, decision.byte_range.length
-    return 0, 0
 
 
 def _abort(request: web.Request) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import re
 
-from aiohttp.web import BaseRequest
-
 from delivery.accesslog import CombinedLogFormat
 from signer import fingerprint
 
@@ -41,8 +39,8 @@ def redact_tokens(text: str) -> str:
 class EdgeLogFormat(CombinedLogFormat):
     """Apache's combined format, as the origin writes it, minus the tokens."""
 
-    def target(self, request: BaseRequest) -> str:
-        return shown_target(request.rel_url.raw_path_qs)
+    def shown(self, raw_target: str) -> str:
+        return shown_target(raw_target)
 
 
 class TokenRedactor(logging.Filter):

@@ -21,9 +21,11 @@ from prometheus_client import CollectorRegistry
 
 from config import ConfigError, EdgeSettings, Settings
 from delivery.admin import DELIVERY, store_status
+from delivery.answer import Answer
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
-from delivery.gate import forwarded_address
+from delivery.fastpath import FAST_ROUTE, FastHit, FastRequest
+from delivery.gate import Peer, forwarded_address
 from delivery.keys import object_key
 from delivery.limits import request_limits
 from delivery.metrics import DeliveryMetrics
@@ -68,7 +70,7 @@ class EdgeState:
     metrics: EdgeMetrics
     clock: Callable[[], float]
     #: The client's address: the peer's, or the one a trusted balancer forwards.
-    client_of: Callable[[web.Request], str | None] = lambda request: request.remote
+    client_of: Callable[[Peer], str | None] = lambda request: request.remote
     #: Bytes free under the cache at the last sample; None until the first, or if it failed.
     free_bytes: int | None = None
 
@@ -92,7 +94,7 @@ def edge_settings(settings: Settings) -> tuple[EdgeSettings, Signer]:
     return settings.edge, Signer.from_settings(settings)
 
 
-def _client_of(edge: EdgeSettings) -> Callable[[web.Request], str | None]:
+def _client_of(edge: EdgeSettings) -> Callable[[Peer], str | None]:
     """Who the client is: the peer, or behind ``trusted_proxies`` whom they name."""
     if not edge.trusted_proxies:
         return lambda request: request.remote
@@ -142,6 +144,7 @@ def create_app(
     app.router.add_get("/healthz", public_health)
     app.router.add_route("OPTIONS", "/{tail:.*}", preflight)
     app.router.add_get("/{tail:.*}", media)
+    app[FAST_ROUTE] = EdgeHits
     return app
 
 
@@ -181,44 +184,99 @@ def create_admin_app(media_app: web.Application) -> web.Application:
 # -- handlers ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a request may not have what it asks for: a bad path, or the uniform 403."""
+
+    bad: BadKey | None = None
+    reason: str = ""
+    detail: str = ""
+    token: str | None = None
+
+
+def admit(state: EdgeState, raw_path: str, remote: str | None) -> tuple[str, bool] | Refused:
+    """The object key ``raw_path`` names and whether it came signed, or why it is refused.
+
+    Counts nothing and logs nothing: the caller answers (``media``) or, on the fast
+    path, leaves any refusal to ``media``.
+    """
+    signed = split_signed(raw_path)
+    if signed is None:
+        try:
+            key = object_key(raw_path[1:])
+        except BadKey as exc:
+            return Refused(bad=exc)
+        if not is_public(key, state.settings.public_prefixes):
+            detail = f"no token, and {key!r} is not in a public folder"
+            return Refused(reason=NO_TOKEN, detail=detail)
+        return key, False
+    token, rest = signed
+    try:
+        authorise(
+            state.signer,
+            token,
+            rest,
+            now=state.clock(),
+            client_ip=remote,
+            revoked=state.revocations.current,
+        )
+    except TokenRejected as exc:
+        return Refused(reason=exc.reason.value, detail=exc.detail, token=token)
+    try:
+        return object_key(rest), True
+    except BadKey as exc:
+        return Refused(bad=exc)
+
+
+def media_headers(state: EdgeState, signed: bool, cors: dict[str, str]) -> dict[str, str]:
+    """The headers a hit carries beside the engine's: CORS, and a signed path's caching."""
+    return {"Cache-Control": state.settings.cache_control, **cors} if signed else cors
+
+
 async def media(request: web.Request) -> web.StreamResponse:
     """GET/HEAD of a signed path or a public one; everything else gets the uniform 403."""
     state = request.app[EDGE]
     cors = state.cors.headers(request.headers.get("Origin"))
-    raw = request.rel_url.raw_path
-    signed = split_signed(raw)
-    if signed is None:
-        try:
-            key = object_key(raw[1:])
-        except BadKey as exc:
-            return _done(request, _bad_request(exc, cors))
-        if not is_public(key, state.settings.public_prefixes):
-            detail = f"no token, and {key!r} is not in a public folder"
-            return _done(request, _refuse(request, NO_TOKEN, detail, None, cors))
-        headers = cors
-    else:
-        token, rest = signed
-        try:
-            authorise(
-                state.signer,
-                token,
-                rest,
-                now=state.clock(),
-                client_ip=state.client_of(request),
-                revoked=state.revocations.current,
-            )
-        except TokenRejected as exc:
-            return _done(request, _refuse(request, exc.reason.value, exc.detail, token, cors))
-        try:
-            key = object_key(rest)
-        except BadKey as exc:
-            return _done(request, _bad_request(exc, cors))
-        headers = {"Cache-Control": state.settings.cache_control, **cors}
+    admitted = admit(state, request.rel_url.raw_path, state.client_of(request))
+    if isinstance(admitted, Refused):
+        if admitted.bad is not None:
+            return _done(request, _bad_request(admitted.bad, cors))
+        refusal = _refuse(request, admitted.reason, admitted.detail, admitted.token, cors)
+        return _done(request, refusal)
+    key, signed = admitted
+    headers = media_headers(state, signed, cors)
     resp = await request.app[DELIVERY].serve(request, key, headers=headers)
     if not resp.prepared:
         # An error answer from the engine: a browser player must be able to read it too.
         resp.headers.update(cors)
     return _done(request, resp)
+
+
+class EdgeHits:
+    """The edge's plain hits for the fast path: what ``media`` would serve from disk.
+
+    A refusal of any kind (bad path, token rejected) is left to ``media``, which
+    answers, counts and logs it.
+    """
+
+    def __init__(self, app: web.Application) -> None:
+        self.delivery = app[DELIVERY]
+        self._state = app[EDGE]
+
+    def route(self, request: FastRequest) -> FastHit | None:
+        if request.path == "/healthz":
+            return None
+        state = self._state
+        admitted = admit(state, request.path, state.client_of(request))
+        if isinstance(admitted, Refused):
+            return None
+        key, signed = admitted
+        cors = state.cors.headers(request.headers.get("Origin"))
+        return FastHit(key, media_headers(state, signed, cors))
+
+    def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
+        self._state.metrics.request_done(answer.status, sent)
+        self.delivery.metrics.request_done(answer.status, sent)
 
 
 async def preflight(request: web.Request) -> web.StreamResponse:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 import re
 
-from aiohttp.web import BaseRequest
-
 from delivery.accesslog import CombinedLogFormat
 from signer import fingerprint
 
@@ -32,9 +30,8 @@ def redact_grants(text: str) -> str:
 class LocatorLogFormat(CombinedLogFormat):
     """Apache's combined format, as the origin writes it, minus the grants."""
 
-    def target(self, request: BaseRequest) -> str:
-        target = request.rel_url.raw_path_qs
-        return redact_grants(target) if "grant=" in target else target
+    def shown(self, raw_target: str) -> str:
+        return redact_grants(raw_target) if "grant=" in raw_target else raw_target
 
 
 class GrantRedactor(logging.Filter):

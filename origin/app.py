@@ -12,8 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from config import ConfigError, OriginSettings, Settings, role_cache
 from delivery.admin import DELIVERY, store_status
+from delivery.answer import Answer
 from delivery.engine import delivery_context
 from delivery.errors import BadKey
+from delivery.fastpath import FAST_ROUTE, FastHit, FastRequest
 from delivery.keys import object_key
 from delivery.limits import oversized
 from delivery.metrics import DeliveryMetrics
@@ -84,7 +86,51 @@ def create_app(
     app.cleanup_ctx.append(_downloads_context(settings, clock))
     app.router.add_get("/healthz", public_health)
     app.router.add_get("/{tail:.*}", media)
+    app[FAST_ROUTE] = OriginHits
     return app
+
+
+class OriginHits:
+    """The origin's plain hits for the fast path: what ``media`` would serve from disk.
+
+    Anything ``media`` answers otherwise (a bad key, another role's folder, a switch
+    that redirects or drains) is left to it.
+    """
+
+    def __init__(self, app: web.Application) -> None:
+        self.delivery = app[DELIVERY]
+        self._switches = app[SWITCHES]
+        self._redirector = app[REDIRECTOR]
+        self._downloads = app.get(DOWNLOADS)
+        self._none: dict[str, str] = {}
+
+    def route(self, request: FastRequest) -> FastHit | None:
+        path = request.path
+        if path == "/healthz":
+            return None
+        try:
+            key = object_key(path[1:])
+        except BadKey:
+            return None
+        if not self.delivery.serves(key):
+            return None
+        action = choose(
+            self._switches.state,
+            wants_html=wants_html(request.headers.get("Accept")),
+            can_redirect=self._redirector.available,
+        )
+        if action is not Action.SERVE:
+            return None
+        downloads = self._downloads
+        return FastHit(key, self._none, downloads.clock() if downloads is not None else 0.0)
+
+    def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
+        self.delivery.metrics.request_done(answer.status, sent)
+        if self._downloads is not None:
+            self._downloads.record_answer(
+                request.method, request.remote, request.headers, hit.key, answer.status,
+                answer.headers.get("Content-Range"), answer.content_length, sent, hit.started,
+            )  # fmt: skip
 
 
 async def _switches_context(app: web.Application) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from analytics import Row, private_address, served_span, utc_day
 from analytics.salts import DailySalts
@@ -83,13 +84,57 @@ class DownloadLog:
     def record(
         self, request: web.BaseRequest, key: str, response: web.StreamResponse, started: float
     ) -> None:
-        """Write the row of ``response``, the answer to ``request`` for ``key``.
+        """Write the row of ``response``, the answer to ``request`` for ``key``."""
+        # The episode's bytes; an error page or a redirect carries none of them.
+        sent = response.sent if isinstance(response, (MediaResponse, SmallMediaResponse)) else 0
+        self.record_answer(
+            request.method,
+            request.remote,
+            request.headers,
+            key,
+            response.status,
+            response.headers.get("Content-Range"),
+            response.content_length,
+            sent,
+            started,
+        )
+
+    def record_answer(
+        self,
+        method: str,
+        remote: str | None,
+        headers: CIMultiDictProxy[str] | CIMultiDict[str],
+        key: str,
+        status: int,
+        content_range: str | None,
+        content_length: int | None,
+        sent: int,
+        started: float,
+    ) -> None:
+        """Write the row of one answer for ``key``, ``sent`` its body bytes that left.
 
         A disk that refuses the row (full, gone) never fails the request: it is said
         once in the operational log, and again once it recovers.
         """
         try:
-            self._record(request, key, response, started)
+            size, start, end = served_span(status, content_range, content_length)
+            ip, net = self._address(remote, headers, started)
+            row = Row(
+                time=started,
+                node=self.node,
+                method=method,
+                status=status,
+                key=key,
+                size=size,
+                start=start,
+                end=end,
+                sent=sent,
+                ip=ip,
+                net=net,
+                agent=headers.get("User-Agent", ""),
+                referer=headers.get("Referer"),
+            )
+            self._file.write((row.to_line() + "\n").encode())
         except OSError as exc:
             if not self._failing:
                 log.warning("download log %s: cannot record rows: %s", self.path, exc)
@@ -99,43 +144,17 @@ class DownloadLog:
             log.warning("download log %s: recording rows again", self.path)
             self._failing = False
 
-    def _record(
-        self, request: web.BaseRequest, key: str, response: web.StreamResponse, started: float
-    ) -> None:
-        # The episode's bytes; an error page or a redirect carries none of them.
-        sent = response.sent if isinstance(response, (MediaResponse, SmallMediaResponse)) else 0
-        headers = response.headers
-        size, start, end = served_span(
-            response.status, headers.get("Content-Range"), response.content_length
-        )
-        ip, net = self._address(request, started)
-        row = Row(
-            time=started,
-            node=self.node,
-            method=request.method,
-            status=response.status,
-            key=key,
-            size=size,
-            start=start,
-            end=end,
-            sent=sent,
-            ip=ip,
-            net=net,
-            agent=request.headers.get("User-Agent", ""),
-            referer=request.headers.get("Referer"),
-        )
-        self._file.write((row.to_line() + "\n").encode())
-
     def close(self) -> None:
         self._file.close()
 
-    def _address(self, request: web.BaseRequest, started: float) -> tuple[str, str | None]:
-        headers = request.headers
+    def _address(
+        self, remote: str | None, headers: CIMultiDictProxy[str] | CIMultiDict[str], started: float
+    ) -> tuple[str, str | None]:
         if self.header == FORWARDED:
             hops = forwarded_for(headers.getall("Forwarded", ()))
         else:
             hops = x_forwarded_for(headers.getall("X-Forwarded-For", ()))
-        address = client_address(request.remote, hops, self.trusted)
+        address = client_address(remote, hops, self.trusted)
         if address is None:
             return "-", None
         salt = self.salts.salt(utc_day(started)) if self.mode == "hash" else b""

@@ -40,7 +40,9 @@ from aiohttp.streams import EMPTY_PAYLOAD
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from config import HttpSettings
+from delivery.accesslog import CombinedLogFormat
 from delivery.deadlines import Deadline, DeadlineExpired, Progress, cut, progressing
+from delivery.fastpath import FAST_ROUTE, FastConnection, FastPath, FastRoute
 from delivery.limits import REASONS, Refusal, refusal_for
 
 __all__ = ["ConnectionMetrics", "Guard", "GuardedHandler", "GuardedRunner", "GuardedServer"]
@@ -297,6 +299,19 @@ class GuardedHandler(web_protocol.RequestHandler):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def adopt(self, transport: asyncio.Transport, data: bytes, head_due: float | None) -> None:
+        """Take over a connection the fast path began, with the bytes it has not answered.
+
+        ``head_due`` is when the first request's head is due, if none was answered yet.
+        """
+        transport.set_protocol(self)
+        self.connection_made(transport)
+        if head_due is not None and self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = self._loop.call_at(head_due, self._head_timed_out)
+        if data:
+            self.data_received(data)
+
     # -- refusals ------------------------------------------------------------------
 
     def handle_error(
@@ -407,33 +422,85 @@ class GuardedHandler(web_protocol.RequestHandler):
 
 
 class GuardedServer(web.Server):
-    """aiohttp's low-level server, making ``GuardedHandler`` connections."""
+    """aiohttp's low-level server, making ``GuardedHandler`` connections.
+
+    With a ``fast`` route, connections start on the fast path (``delivery.fastpath``)
+    and become ``GuardedHandler`` when they ask for anything but a plain hit.
+    """
 
     def __init__(
-        self, handler: Callable[..., Awaitable[web.StreamResponse]], *, guard: Guard, **kwargs: Any
+        self,
+        handler: Callable[..., Awaitable[web.StreamResponse]],
+        *,
+        guard: Guard,
+        fast: FastRoute | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(handler, **kwargs)
         self.guard = guard
+        self.fast: FastPath | None = None
+        if fast is not None:
+            logger = kwargs.get("access_log")
+            access = None
+            if logger is not None:
+                log_class = kwargs.get("access_log_class", CombinedLogFormat)
+                access = log_class(logger, "")
+            self.fast = FastPath(
+                fast,
+                guard.http,
+                access if isinstance(access, CombinedLogFormat) else None,
+                admit=guard.admit,
+                closed=guard.closed,
+                timed_out=guard.timed_out,
+                handoff=self.handler,
+            )
 
-    def __call__(self) -> GuardedHandler:
+    def handler(self) -> GuardedHandler:
+        """aiohttp's connection protocol under the guard."""
         return GuardedHandler(self, loop=self._loop, guard=self.guard, **self._kwargs)
+
+    def __call__(self) -> GuardedHandler | FastConnection:  # type: ignore[override]
+        if self.fast is not None:
+            return FastConnection(self.fast, self._loop)
+        return self.handler()
+
+    @property
+    def connections(self) -> list[Any]:
+        fast = list(self.fast.connections) if self.fast is not None else []
+        return super().connections + fast
+
+    def pre_shutdown(self) -> None:
+        super().pre_shutdown()
+        if self.fast is not None:
+            for conn in list(self.fast.connections):
+                conn.close()
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
+        fast = list(self.fast.connections) if self.fast is not None else []
+        await asyncio.gather(super().shutdown(timeout), *(c.shutdown(timeout) for c in fast))
 
 
 class GuardedRunner(web.AppRunner):
     """``web.AppRunner`` whose server is a ``GuardedServer`` under ``guard``."""
 
-    def __init__(self, app: web.Application, *, guard: Guard, **kwargs: Any) -> None:
+    def __init__(
+        self, app: web.Application, *, guard: Guard, fast_path: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(app, **kwargs)
         self._guard = guard
+        #: Whether connections start on the fast path, where the app offers one.
+        self._fast_path = fast_path
 
     async def _make_server(self) -> web.Server:
         # aiohttp's own server first: it runs the app's startup and gathers the
         # handler's settings (the app's handler_args among them).
         plain = await super()._make_server()
+        factory = self.app.get(FAST_ROUTE) if self._fast_path else None
         return GuardedServer(
             plain.request_handler,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             guard=self._guard,
+            fast=factory(self.app) if factory is not None else None,
             **plain._kwargs,
         )

@@ -138,6 +138,8 @@ async def serve_forever(
             runner: web.AppRunner = GuardedRunner(
                 listener.app,
                 guard=metrics.guard(listener.name, listener.http),
+                # TLS connections stay aiohttp's: the fast path writes to the socket.
+                fast_path=listener.http.fast_path and listener.ssl_context is None,
                 access_log=logger,
                 access_log_class=listener.log_format,
                 shutdown_timeout=shutdown_timeout,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import math
 import re
@@ -69,7 +70,7 @@ class Signer:
     never verify as one another.
     """
 
-    __slots__ = ("_default_ttl", "_leeway", "_max_ttl", "_purpose", "_ring")
+    __slots__ = ("_authentic", "_default_ttl", "_leeway", "_max_ttl", "_purpose", "_ring")
 
     def __init__(
         self,
@@ -91,6 +92,10 @@ class Signer:
             )
         self._ring = KeyRing(keys, active, purpose=purpose)
         self._leeway = leeway
+        # A player asks for many segments with one token: its signature is checked and
+        # its payload decoded once (per signer, so per key ring), not on every request.
+        # Only authentic tokens are kept; a refused one is checked afresh each time.
+        self._authentic = functools.lru_cache(maxsize=4096)(self._authenticate)
         self._default_ttl = default_ttl
         self._max_ttl = max_ttl
         self._purpose = purpose
@@ -266,27 +271,8 @@ class Signer:
         token = self.mint(scope, now=now, ttl=ttl, ip=ip, subject=subject)
         return f"{base.rstrip('/')}/s/{token}/{quote(path, safe='/')}"
 
-    def verify(
-        self,
-        token: str,
-        path: str,
-        *,
-        now: float,
-        client_ip: str | None = None,
-        revoked: RevocationList | None = None,
-    ) -> Claims:
-        """Checks that ``token`` grants the decoded ``path`` to ``client_ip`` at ``now``.
-
-        ``token`` is the raw path segment after ``/s/``; ``path`` is the rest of the path
-        in the decoded form :func:`signer.normalise_path` returns (verify refuses any
-        other). Returns the claims, or raises TokenRejected whose ``reason`` says which
-        check failed, in this order: MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, (MALFORMED
-        payload), EXPIRED, REVOKED, OUT_OF_SCOPE, IP_MISMATCH.
-
-        The edge must answer every rejection with the same 403 and the same body, so that
-        a client cannot probe which check it failed; it logs ``detail`` and counts
-        ``reason``.
-        """
+    def _authenticate(self, token: str) -> Claims:
+        """The claims of ``token`` if one of the ring's keys signed it; TokenRejected if not."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected(
                 Reason.MALFORMED, f"token is {len(token)} characters, over {MAX_TOKEN_LENGTH}"
@@ -317,6 +303,30 @@ class Signer:
         except (binascii.Error, ValueError):
             raise TokenRejected(Reason.MALFORMED, "payload is not base64url") from None
         claims = Claims.from_payload(decoded, key_id)
+        return claims
+
+    def verify(
+        self,
+        token: str,
+        path: str,
+        *,
+        now: float,
+        client_ip: str | None = None,
+        revoked: RevocationList | None = None,
+    ) -> Claims:
+        """Checks that ``token`` grants the decoded ``path`` to ``client_ip`` at ``now``.
+
+        ``token`` is the raw path segment after ``/s/``; ``path`` is the rest of the path
+        in the decoded form :func:`signer.normalise_path` returns (verify refuses any
+        other). Returns the claims, or raises TokenRejected whose ``reason`` says which
+        check failed, in this order: MALFORMED, UNKNOWN_KEY, BAD_SIGNATURE, (MALFORMED
+        payload), EXPIRED, REVOKED, OUT_OF_SCOPE, IP_MISMATCH.
+
+        The edge must answer every rejection with the same 403 and the same body, so that
+        a client cannot probe which check it failed; it logs ``detail`` and counts
+        ``reason``.
+        """
+        claims = self._authentic(token)
 
         if not now <= claims.expires_at + self._leeway:  # written so that a NaN now fails
             raise TokenRejected(

@@ -73,3 +73,28 @@ def migrate_requests() -> Iterator[None]:
         pytest.skip(f"cannot set net.ipv4.tcp_migrate_req here (needs root, Linux 5.14+): {exc}")
     yield
     MIGRATE_REQ.write_text(before)
+
+
+@pytest.fixture
+async def fast_server() -> Any:
+    """Like ``aiohttp_server``, on the listener's runner: connections start on the fast
+    path (``fast_path=False``: as the listener runs without it)."""
+    from tests.support.fastpath import FastTestServer
+
+    servers: list[FastTestServer] = []
+
+    async def go(app: Any, *, fast_path: bool = True, **kwargs: Any) -> FastTestServer:
+        server = FastTestServer(app, fast_path=fast_path)
+        await server.start_server(**kwargs)
+        servers.append(server)
+        return server
+
+    yield go
+    while servers:
+        await servers.pop().close()
+
+
+@pytest.fixture(params=["aiohttp", "fast"])
+def media_server(request: pytest.FixtureRequest, aiohttp_server: Any, fast_server: Any) -> Any:
+    """A server factory for each path a plain-HTTP request may take (``http.fast_path``)."""
+    return fast_server if request.param == "fast" else aiohttp_server

@@ -29,9 +29,11 @@ MARK = b"EchoedBack"
 EPISODE = "podcast/malformed.mp3"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    root = tmp_path_factory.mktemp("malformed")
+@pytest.fixture(scope="module", params=["fast", "aiohttp"])
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    root = tmp_path_factory.mktemp(f"malformed-{request.param}")
     media = root / "media"
     (media / "podcast").mkdir(parents=True)
     (media / EPISODE).write_bytes(payload(100_000, "malformed"))
@@ -47,6 +49,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
             "prefixes": ["courses/"],
         },
         "admin": {"listen": "127.0.0.1:0"},
+        "http": {"fast_path": request.param == "fast"},
     }
     proc = CastedgeProcess("serve", config, Path(root), expect=3).start()
     yield Node(proc)

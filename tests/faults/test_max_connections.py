@@ -21,10 +21,13 @@ BODY = payload(1_000_000, "crowded")
 PROBE = f"GET /{EPISODE} HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=0-9\r\n\r\n".encode()
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    root = tmp_path_factory.mktemp("max-connections")
-    node = start_origin(root, {EPISODE: BODY}, http={"max_connections": LIMIT})
+@pytest.fixture(scope="module", params=["fast", "aiohttp"])
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    root = tmp_path_factory.mktemp(f"max-connections-{request.param}")
+    http = {"max_connections": LIMIT, "fast_path": request.param == "fast"}
+    node = start_origin(root, {EPISODE: BODY}, http=http)
     yield node
     node.stop()
 

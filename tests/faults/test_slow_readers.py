@@ -2,9 +2,10 @@
 
 Before, the zero-copy path waited for the socket to become writable with no deadline,
 so a client reading at 0 B/s held its connection and the open cache file for ever.
-Every test runs over plain HTTP (``os.sendfile``), over TLS (copied through OpenSSL,
-which waits in aiohttp's drain), and over a kernel-TLS listener (``tls.ktls: on``:
-its handshakes on the socket, each connection the kernel's or, where it takes none,
+Every test runs over plain HTTP (``os.sendfile``), on the fast path for hits ("plain")
+and through aiohttp ("aiohttp"), over TLS (copied through OpenSSL, which waits in
+aiohttp's drain), and over a kernel-TLS listener ("handoff", ``tls.ktls: on``: its
+handshakes on the socket, each connection the kernel's or, where it takes none,
 OpenSSL's on the socket), on a real ``castedge origin``.
 """
 
@@ -17,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,8 +61,9 @@ class Served:
         return pid
 
 
-def serve(root: Path, scheme: str, http: dict[str, str]) -> Served:
-    if scheme == "plain":
+def serve(root: Path, scheme: str, http: dict[str, Any]) -> Served:
+    if scheme in ("plain", "aiohttp"):
+        http = {**http, "fast_path": scheme == "plain"}
         return Served(start_origin(root, {EPISODE: BODY}, http=http), None)
     ca = Authority.create(root / "ca")
     cert, key = ca.issue().write(root / "tls")
@@ -70,7 +73,7 @@ def serve(root: Path, scheme: str, http: dict[str, str]) -> Served:
     return Served(node, ssl.create_default_context(cafile=str(ca.path)))
 
 
-@pytest.fixture(scope="module", params=["plain", "tls", "handoff"])
+@pytest.fixture(scope="module", params=["plain", "aiohttp", "tls", "handoff"])
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:

@@ -36,10 +36,16 @@ PROBE = (
 ).encode()
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
-    root = tmp_path_factory.mktemp("slowloris")
-    http = {"header_timeout": f"{HEADER_TIMEOUT}s", "keepalive_timeout": f"{KEEPALIVE_TIMEOUT}s"}
+@pytest.fixture(scope="module", params=["fast", "aiohttp"])
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Node]:
+    root = tmp_path_factory.mktemp(f"slowloris-{request.param}")
+    http = {
+        "header_timeout": f"{HEADER_TIMEOUT}s",
+        "keepalive_timeout": f"{KEEPALIVE_TIMEOUT}s",
+        "fast_path": request.param == "fast",
+    }
     node = start_origin(root, {EPISODE: BODY}, http=http)
     yield node
     node.stop()

@@ -2,7 +2,8 @@
 
 A real edge (aiohttp on loopback) in front of the S3 server on loopback; the edge's
 clock is a hand-moved one, so expiry is tested without sleeping. Hostile paths go out
-through curl --path-as-is, which sends them byte for byte.
+through curl --path-as-is, which sends them byte for byte. Every test runs through
+aiohttp and on the fast path for hits (``media_server``).
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def edge(aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock) -> RunningEdge:
+async def edge(media_server, bucket: Bucket, tmp_path: Path, clock: Clock) -> RunningEdge:
     for key in (LESSON, OTHER_LESSON, TRAILER):
         bucket.put(key, payload(SIZE, key))
     bucket.put(SECRET_KEY, b"the answers: this must never be served\n")
     settings = edge_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path)
-    return await start_edge(aiohttp_server, settings, clock)
+    return await start_edge(media_server, settings, clock)
 
 
 @pytest.fixture
@@ -208,7 +209,7 @@ async def test_a_token_bound_to_the_client_address_works_from_it(edge, session, 
 
 
 async def test_tokens_of_a_retiring_key_verify_until_it_is_removed(
-    aiohttp_server, edge, bucket, session, tmp_path
+    media_server, edge, bucket, session, tmp_path
 ) -> None:
     old = Signer({OLD_KEY_ID: OLD_SECRET}, OLD_KEY_ID).url(LESSON, now=edge.clock(), base=edge.base)
     assert (await fetch(session, old))[0] == 200
@@ -219,7 +220,7 @@ async def test_tokens_of_a_retiring_key_verify_until_it_is_removed(
         cache_dir=tmp_path / "after",
         signing={"keys": {KEY_ID: SECRET}, "active": KEY_ID},
     )
-    after = await start_edge(aiohttp_server, retired, edge.clock)
+    after = await start_edge(media_server, retired, edge.clock)
     old_there = old.replace(edge.base, after.base)
     assert (await fetch(session, old_there))[0] == 403
     assert (await fetch(session, after.url(LESSON)))[0] == 200

@@ -1,4 +1,7 @@
-"""The origin's download log: a row per response, with what was really sent and to whom."""
+"""The origin's download log: a row per response, with what was really sent and to whom.
+
+Every test runs through aiohttp and on the fast path for hits (``media_server``).
+"""
 
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def origin_with(
-    aiohttp_server: Any, bucket: Bucket, tmp_path: Path, clock: Clock, **sections: dict[str, Any]
+    media_server: Any, bucket: Bucket, tmp_path: Path, clock: Clock, **sections: dict[str, Any]
 ) -> RunningOrigin:
     analytics = {"log": str(tmp_path / "downloads.log"), **sections.pop("analytics", {})}
     settings = origin_settings(
@@ -69,8 +72,8 @@ async def origin_with(
         **sections,
     )
     app = create_app(settings, clock=clock)
-    media = await aiohttp_server(app, **PARSER_LIMITS)
-    admin = await aiohttp_server(create_admin_app(app), **PARSER_LIMITS)
+    media = await media_server(app, **PARSER_LIMITS)
+    admin = await media_server(create_admin_app(app), **PARSER_LIMITS)
     return RunningOrigin(media, admin, settings)
 
 
@@ -81,9 +84,9 @@ def clock() -> Clock:
 
 @pytest.mark.parametrize("state", ["miss", "hit"])
 async def test_each_answer_is_a_row_with_its_range_and_the_bytes_sent(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, state: str
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, state: str
 ) -> None:
-    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock, analytics={"ip": "keep"})
+    origin = await origin_with(media_server, bucket, tmp_path, clock, analytics={"ip": "keep"})
     bucket.put(KEY, payload(SIZE, seed=KEY))
     before = 0
     if state == "hit":
@@ -112,10 +115,10 @@ async def test_each_answer_is_a_row_with_its_range_and_the_bytes_sent(
 
 @pytest.mark.parametrize("state", ["miss", "hit"])
 async def test_a_client_that_leaves_is_logged_with_what_it_got(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, state: str
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, state: str
 ) -> None:
     big = 10_000_000
-    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock)
+    origin = await origin_with(media_server, bucket, tmp_path, clock)
     bucket.put(KEY, payload(big, seed=KEY))
     before = 0
     if state == "hit":
@@ -131,10 +134,10 @@ async def test_a_client_that_leaves_is_logged_with_what_it_got(
 
 
 async def test_behind_a_trusted_proxy_the_listener_is_who_it_says(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
     origin = await origin_with(
-        aiohttp_server,
+        media_server,
         bucket,
         tmp_path,
         clock,
@@ -151,9 +154,9 @@ async def test_behind_a_trusted_proxy_the_listener_is_who_it_says(
 
 
 async def test_an_untrusted_peers_forwarding_headers_are_ignored(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
-    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock, analytics={"ip": "keep"})
+    origin = await origin_with(media_server, bucket, tmp_path, clock, analytics={"ip": "keep"})
     bucket.put(KEY, payload(1000, seed=KEY))
     await fetch(session, origin.url(KEY), headers={"X-Forwarded-For": "203.0.113.9"})
     (row,) = await rows(tmp_path / "downloads.log", 1)
@@ -161,10 +164,10 @@ async def test_an_untrusted_peers_forwarding_headers_are_ignored(
 
 
 async def test_forwarded_when_the_proxies_write_it(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
     origin = await origin_with(
-        aiohttp_server,
+        media_server,
         bucket,
         tmp_path,
         clock,
@@ -178,10 +181,10 @@ async def test_forwarded_when_the_proxies_write_it(
 
 
 async def test_hashed_addresses_are_one_listener_per_ipv6_64_and_change_with_the_day(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
     origin = await origin_with(
-        aiohttp_server, bucket, tmp_path, clock, origin={"trusted_proxies": ["127.0.0.1"]}
+        media_server, bucket, tmp_path, clock, origin={"trusted_proxies": ["127.0.0.1"]}
     )
     bucket.put(KEY, payload(1000, seed=KEY))
     for address in ("2001:db8:a:b::1", "2001:db8:a:b:ffff::2", "2001:db8:a:c::1"):
@@ -205,10 +208,10 @@ async def test_hashed_addresses_are_one_listener_per_ipv6_64_and_change_with_the
 
 
 async def test_truncate_keeps_only_the_network(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
     origin = await origin_with(
-        aiohttp_server,
+        media_server,
         bucket,
         tmp_path,
         clock,
@@ -223,10 +226,10 @@ async def test_truncate_keeps_only_the_network(
 
 
 async def test_without_a_log_nothing_is_written(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, session
+    media_server, bucket: Bucket, tmp_path: Path, session
 ) -> None:
     settings = origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path)
-    origin = await start_origin(aiohttp_server, settings)
+    origin = await start_origin(media_server, settings)
     bucket.put(KEY, payload(1000, seed=KEY))
     status, _, _ = await fetch(session, origin.url(KEY))
     assert status == 200
@@ -234,10 +237,10 @@ async def test_without_a_log_nothing_is_written(
 
 
 async def test_the_admin_listener_counts_the_nodes_downloads(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
     origin = await origin_with(
-        aiohttp_server, bucket, tmp_path, clock, origin={"trusted_proxies": ["127.0.0.1"]}
+        media_server, bucket, tmp_path, clock, origin={"trusted_proxies": ["127.0.0.1"]}
     )
     # Not MPEG audio: no bitrate, so only complete downloads count.
     bucket.put(KEY, payload(SIZE, seed=KEY))
@@ -276,10 +279,10 @@ async def test_the_admin_listener_counts_the_nodes_downloads(
 
 
 async def test_kept_addresses_make_one_listener_over_several_days(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
     origin = await origin_with(
-        aiohttp_server,
+        media_server,
         bucket,
         tmp_path,
         clock,
@@ -299,10 +302,10 @@ async def test_kept_addresses_make_one_listener_over_several_days(
 
 
 async def test_a_node_without_a_download_log_has_no_stats(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, session
+    media_server, bucket: Bucket, tmp_path: Path, session
 ) -> None:
     settings = origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path)
-    origin = await start_origin(aiohttp_server, settings)
+    origin = await start_origin(media_server, settings)
     status, _, body = await fetch(
         session, origin.admin_url("/admin/stats?since=2026-11-01"), headers=origin.auth
     )
@@ -311,9 +314,9 @@ async def test_a_node_without_a_download_log_has_no_stats(
 
 
 async def test_the_log_is_reopened_after_logrotate_moves_it(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session
 ) -> None:
-    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock)
+    origin = await origin_with(media_server, bucket, tmp_path, clock)
     bucket.put(KEY, payload(1000, seed=KEY))
     log = tmp_path / "downloads.log"
     await fetch(session, origin.url(KEY))
@@ -325,9 +328,9 @@ async def test_the_log_is_reopened_after_logrotate_moves_it(
 
 
 async def test_a_log_that_cannot_be_written_never_fails_a_download(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, caplog
+    media_server, bucket: Bucket, tmp_path: Path, clock: Clock, session, caplog
 ) -> None:
-    origin = await origin_with(aiohttp_server, bucket, tmp_path, clock)
+    origin = await origin_with(media_server, bucket, tmp_path, clock)
     body = payload(1000, seed=KEY)
     bucket.put(KEY, body)
     log = tmp_path / "downloads.log"

@@ -1,7 +1,8 @@
 """What pod catchers see from a live origin: ranges, conditionals, errors, on a miss and a hit.
 
-Every test runs over plain HTTP (hits go out with ``os.sendfile``) and over HTTPS
-(hits are copied through OpenSSL): the two send paths must answer alike.
+Every test runs over plain HTTP through aiohttp ("http"), over plain HTTP on the fast
+path for hits ("fast", ``delivery.fastpath``; hits go out with ``os.sendfile`` on both)
+and over HTTPS (hits are copied through OpenSSL): every path must answer alike.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
     return Authority.create(tmp_path_factory.mktemp("ca"))
 
 
-@pytest.fixture(params=["http", "https"])
+@pytest.fixture(params=["http", "fast", "https"])
 def scheme(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
 async def origin(
-    aiohttp_server, bucket: Bucket, tmp_path: Path, scheme: str, authority: Authority
+    aiohttp_server, fast_server, bucket: Bucket, tmp_path: Path, scheme: str, authority: Authority
 ) -> RunningOrigin:
     settings = origin_settings(
         bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path / "cache"
@@ -43,8 +44,9 @@ async def origin(
         cert, key = authority.issue().write(tmp_path / "tls")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-    running = await start_origin(aiohttp_server, settings, ssl_context=context)
-    assert running.url(KEY).startswith(f"{scheme}://")
+    serve = fast_server if scheme == "fast" else aiohttp_server
+    running = await start_origin(serve, settings, ssl_context=context)
+    assert running.url(KEY).startswith("https://" if scheme == "https" else "http://")
     return running
 
 

@@ -3,7 +3,8 @@
 Download counts and the access log's body size are made of this count, so a player
 that reads the first few hundred kilobytes and goes away must be credited with what
 reached it: not nothing, not the whole episode, and not the megabytes that were still
-in the origin's send buffer when the connection was reset.
+in the origin's send buffer when the connection was reset. Through aiohttp and on the
+fast path for hits alike (``media_server``).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ DELAYED_ACK_SLACK = 2 * 64 * 1024
 
 
 @pytest.fixture
-async def origin(aiohttp_server, bucket: Bucket, tmp_path: Path) -> RunningOrigin:
+async def origin(media_server, bucket: Bucket, tmp_path: Path) -> RunningOrigin:
     settings = origin_settings(bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path)
-    return await start_origin(aiohttp_server, settings)
+    return await start_origin(media_server, settings)
 
 
 async def sent_total(session: aiohttp.ClientSession, origin: RunningOrigin) -> float:

@@ -1,0 +1,430 @@
+"""The fast path's connection: plain GET/HEAD hits answered below aiohttp's web layer.
+
+A connection starts here. Each complete request head is read (``request.HeadReader``)
+and shown to the role (``FastRoute.route``); a hit in the open-file cache is answered
+at once, in ``data_received``, with no task, no ``Request`` and no response object: the
+answer is decided by ``delivery.answer`` (the rules aiohttp's handlers use too), a
+small body goes out with its headers in one write, a large one with ``os.sendfile``
+on the socket until the kernel's buffer is full, and only then does a task take over
+with ``sendfile.send_range``, under the response's deadlines.
+
+Anything else, from the first request that is not a plain hit on (a miss, a refusal,
+another method, a body, a head still arriving, input the parser refuses), is handed
+with every byte received so far to aiohttp's own connection (``Adopter``, the
+listener's ``GuardedHandler``), which keeps the connection from then on: aiohttp
+answers it exactly as it would have without the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+from config import HttpSettings
+
+from ..accesslog import CombinedLogFormat
+from ..acked import acknowledged
+from ..answer import Answer, answer
+from ..deadlines import Deadline, cut
+from ..limits import MAX_URL
+from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, send_range
+from ..sources import FileSource
+from ..store import Handle
+from .request import FastHit, FastRequest, FastRoute, HeadReader
+from .response import RecentHeads, head_bytes
+
+__all__ = ["Adopter", "FastConnection", "FastPath"]
+
+log = logging.getLogger("castedge.serve")
+
+#: A head longer than this goes to aiohttp. Within it neither the request line nor a
+#: header line nor all of them together can exceed ``delivery.limits``' bounds, so
+#: every 414 and 431 stays aiohttp's to answer.
+MAX_HEAD = MAX_URL
+#: Bytes of later requests kept while a response is being sent, before reading pauses.
+HOLD = 64 * 1024
+_GONE = (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN)
+#: What one answer is about: the request, the role's hit, the answer, the open file.
+_Exchange = tuple[FastRequest, FastHit, Answer, Handle]
+
+
+class Adopter(Protocol):
+    """aiohttp's connection protocol, able to take over a connection begun here."""
+
+    def adopt(self, transport: asyncio.Transport, data: bytes, head_due: float | None) -> None: ...
+
+
+@dataclass(eq=False)
+class FastPath:
+    """What the fast connections of one listener share."""
+
+    route: FastRoute
+    http: HttpSettings
+    #: The listener's access-log writer, None when the log is off.
+    access: CombinedLogFormat | None
+    admit: Callable[[], bool]
+    closed: Callable[[], None]
+    timed_out: Callable[[str], None]
+    handoff: Callable[[], Adopter]
+    connections: set[FastConnection] = field(default_factory=set)
+    recent: RecentHeads = field(default_factory=RecentHeads)
+
+
+class FastConnection(asyncio.Protocol):
+    """One client connection while its requests are plain hits (see the module's doc)."""
+
+    __slots__ = (
+        "_admitted",
+        "_buf",
+        "_closing",
+        "_fast",
+        "_fd",
+        "_first",
+        "_head_due",
+        "_loop",
+        "_paused",
+        "_reader",
+        "_remote",
+        "_sending",
+        "_timer",
+        "_transport",
+        "_written",
+        "deadline",
+    )
+
+    def __init__(self, fast: FastPath, loop: asyncio.AbstractEventLoop) -> None:
+        self._fast = fast
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._admitted = False
+        self._buf = b""
+        self._reader = HeadReader()
+        self._timer: asyncio.TimerHandle | None = None
+        self._first = True
+        self._head_due = 0.0
+        self._remote: str | None = None
+        self._fd = -1
+        #: Bytes this connection has handed to the kernel or the transport.
+        self._written = 0
+        self._sending: asyncio.Task[None] | None = None
+        self._paused = False
+        self._closing = False
+        #: The deadline of the response a task is sending (``deadlines.deadline_of``).
+        self.deadline = Deadline(fast.http.send_timeout)
+
+    # -- the connection ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCP transports are not asyncio.Transport subclasses, only alike.
+        transport = cast(asyncio.Transport, transport)
+        if not self._fast.admit():
+            transport.close()
+            return
+        self._admitted = True
+        self._transport = transport
+        self._fd = transport.get_extra_info("socket").fileno()
+        peer = transport.get_extra_info("peername")
+        self._remote = peer[0] if isinstance(peer, tuple) else None
+        self._fast.connections.add(self)
+        # The first head is due header_timeout after the accept, as GuardedHandler's.
+        self._head_due = self._loop.time() + self._fast.http.header_timeout
+        self._timer = self._loop.call_at(self._head_due, self._idle_out)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._release()
+        self._transport = None
+
+    def _release(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._fast.connections.discard(self)
+        if self._admitted:
+            self._admitted = False
+            self._fast.closed()
+
+    def _idle_out(self) -> None:
+        self._timer = None
+        if self._transport is None:
+            return
+        if self._first:
+            self._fast.timed_out("header_timeout")
+        self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self._buf = self._buf + data if self._buf else data
+        if self._sending is not None:
+            if len(self._buf) > HOLD and not self._paused and self._transport is not None:
+                self._paused = True
+                self._transport.pause_reading()
+            return
+        self._serve_buffered()
+
+    # -- shutdown (aiohttp's Server calls these on every connection) -----------------
+
+    def close(self) -> None:
+        """Close once the response being sent (if any) is done."""
+        self._closing = True
+        if self._sending is None and self._transport is not None:
+            self._transport.close()
+
+    # aiohttp's Server.shutdown passes the timeout to each connection's shutdown.
+    async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109
+        """Let the response being sent finish, for ``timeout`` at most, then close."""
+        self._closing = True
+        if self._sending is not None:
+            await asyncio.wait((self._sending,), timeout=timeout)
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- requests ------------------------------------------------------------------
+
+    def _serve_buffered(self) -> None:
+        fast = self._fast
+        transport = self._transport
+        while transport is not None and not transport.is_closing():
+            buf = self._buf
+            if not buf:
+                if not self._closing and self._timer is None:
+                    self._timer = self._loop.call_later(fast.http.keepalive_timeout, self._idle_out)
+                return
+            end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
+            request = self._reader.read(buf[: end + 4], self._remote) if end >= 0 else None
+            hit = fast.route.route(request) if request is not None else None
+            handle = fast.route.delivery.store.lookup(hit.key) if hit is not None else None
+            if request is None or hit is None or handle is None:
+                self._handoff()
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._first = False
+            self._buf = buf[end + 4 :]
+            try:
+                if not self._respond(transport, request, hit, handle):
+                    return
+            except Exception:
+                log.exception("fast path failed on %s %s", request.method, hit.key)
+                transport.abort()
+                return
+
+    def _handoff(self) -> None:
+        """Give the connection, and every byte not yet answered, to aiohttp."""
+        transport = self._transport
+        assert transport is not None
+        head_due = self._head_due if self._first else None
+        data, self._buf = self._buf, b""
+        self._release()
+        self._transport = None
+        if self._paused:
+            transport.resume_reading()
+        self._fast.handoff().adopt(transport, data, head_due)
+
+    def _respond(
+        self, transport: asyncio.Transport, request: FastRequest, hit: FastHit, handle: Handle
+    ) -> bool:
+        """Answer a hit; False when a task goes on sending its body."""
+        delivery = self._fast.route.delivery
+        delivery.metrics.lookup("hit")
+        keep_alive = request.keep_alive and not self._closing
+        h = request.headers
+        question = (
+            handle.meta, request.method, h.get("Range"), h.get("If-Range"), h.get("If-Match"),
+            h.get("If-None-Match"), h.get("If-Modified-Since"), h.get("If-Unmodified-Since"),
+            tuple(hit.headers.items()), request.version, keep_alive,
+        )  # fmt: skip
+        recent = self._fast.recent.get(question)
+        if recent is None:
+            source = FileSource(handle.fd, handle.body_offset)
+            extra = delivery.extra_headers(hit.headers)
+            plan = answer(request.method, handle.meta, h, extra, source.plan)
+            head = head_bytes(plan, request.version, keep_alive)
+            self._fast.recent.keep(question, plan, head)
+        else:
+            plan, head = recent
+        if not plan.body:
+            transport.write(head)
+            self._written += len(head)
+            self._finish(request, hit, plan, handle, 0, keep_alive)
+            return True
+        offset = handle.body_offset + plan.start
+        if plan.length <= SMALL_BODY:
+            # A probe: headers and body in one write (one syscall, one packet).
+            data = os.pread(handle.fd, plan.length, offset)
+            if len(data) == plan.length:
+                transport.write(head + data)
+                self._written += len(head) + plan.length
+                self._finish(request, hit, plan, handle, plan.length, keep_alive)
+                return True
+        sent = 0
+        # Where the body starts in the connection's byte stream: every byte of it was
+        # written here, so what the client's TCP acknowledged past it is body.
+        begins = self._written + len(head)
+        if transport.get_write_buffer_size() == 0:
+            try:
+                wrote = os.write(self._fd, head)
+            except BlockingIOError:
+                wrote = 0
+            except OSError as exc:
+                if exc.errno not in _GONE:
+                    raise
+                return self._cut_short((request, hit, plan, handle), 0, "client left")
+            if wrote < len(head):
+                transport.write(head[wrote:])
+            self._written += len(head)
+            if wrote == len(head):
+                try:
+                    sent = _send_now(self._fd, handle.fd, offset, plan.length)
+                except BodyCutShort as exc:
+                    self._written += exc.sent
+                    return self._cut_short((request, hit, plan, handle), exc.sent, str(exc))
+                except ConnectionResetError as exc:
+                    acked = acknowledged(transport.get_extra_info("socket"))
+                    gone = exc.args[0] if exc.args else 0
+                    got = gone if acked is None else min(gone, max(0, acked - begins))
+                    return self._cut_short((request, hit, plan, handle), got, "client left")
+                self._written += sent
+                if sent == plan.length:
+                    self._finish(request, hit, plan, handle, sent, keep_alive)
+                    return True
+        else:
+            transport.write(head)
+            self._written += len(head)
+        self._sending = self._loop.create_task(
+            self._send_rest(transport, request, hit, plan, handle, sent, begins, keep_alive)
+        )
+        return False
+
+    async def _send_rest(
+        self,
+        transport: asyncio.Transport,
+        request: FastRequest,
+        hit: FastHit,
+        plan: Answer,
+        handle: Handle,
+        sent: int,
+        begins: int,
+        keep_alive: bool,
+    ) -> None:
+        """The rest of a body the kernel could not take at once, under the deadlines.
+
+        ``sent`` bytes of it are with the kernel already; the body starts at ``begins``
+        in the connection's byte stream.
+        """
+        http = self._fast.http
+        loop = self._loop
+        deadline = Deadline(
+            http.send_timeout,
+            http.response_timeout,
+            started=loop.time(),
+            on_expired=self._fast.timed_out,
+        )
+        self.deadline = deadline
+        capped = None
+        if deadline.ends is not None:
+            capped = loop.call_at(deadline.ends, self._response_timed_out, transport)
+        got = [sent]
+
+        def count(n: int) -> None:
+            got[0] += n
+
+        def credit(acknowledged: int) -> None:
+            # Of the whole body, the part sent before this task included.
+            got[0] = min(got[0], acknowledged)
+
+        ok = False
+        try:
+            await send_range(
+                transport,
+                handle.fd,
+                handle.body_offset + plan.start + sent,
+                plan.length - sent,
+                on_sent=count,
+                on_reset=credit,
+                begins=begins,
+            )
+            ok = True
+        except BodyCutShort as exc:
+            log.warning("closing %s %s short: %s", request.method, hit.key, exc)
+        except ConnectionResetError as exc:
+            log.debug("client left %s %s: %s", request.method, hit.key, exc)
+        finally:
+            if capped is not None:
+                capped.cancel()
+            self._sending = None
+            self._finish(request, hit, plan, handle, got[0], keep_alive and ok)
+        if not ok:
+            transport.close()
+            return
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()
+        if self._closing:
+            transport.close()
+            return
+        self._serve_buffered()
+
+    def _response_timed_out(self, transport: asyncio.Transport) -> None:
+        self.deadline.expire("response_timeout")
+        cut(transport)
+
+    def _cut_short(self, exchange: _Exchange, sent: int, why: str) -> bool:
+        # Headers promised the whole span: closing short is how the client learns the
+        # copy is incomplete and retries. The key, not the target (it may hold a token).
+        log.debug("closing %s %s short: %s", exchange[0].method, exchange[1].key, why)
+        self._finish(*exchange, sent, False)
+        return True
+
+    def _finish(
+        self,
+        request: FastRequest,
+        hit: FastHit,
+        plan: Answer,
+        handle: Handle,
+        sent: int,
+        keep_alive: bool,
+    ) -> None:
+        """Account for one answer as aiohttp's path does: the role's tally, the access log."""
+        fast = self._fast
+        fast.route.delivery.store.release(handle)
+        fast.route.done(request, hit, plan, sent)
+        access = fast.access
+        if access is not None and access.logger.isEnabledFor(logging.INFO):
+            headers = request.headers
+            access.write(
+                self._remote,
+                access.request_line(request.method, request.target, request.version),
+                plan.status,
+                sent,
+                headers.get("Referer", "-"),
+                headers.get("User-Agent", "-"),
+            )
+        if not keep_alive and self._transport is not None:
+            self._transport.close()
+
+
+def _send_now(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
+    """Send what the socket takes now of ``count`` bytes; the count sent.
+
+    Raises BodyCutShort when the file ends early, ConnectionResetError (with the bytes
+    sent as its argument) when the client is gone.
+    """
+    sent = 0
+    while sent < count:
+        try:
+            n = os.sendfile(sock_fd, file_fd, offset + sent, min(count - sent, MAX_CHUNK))
+        except BlockingIOError:
+            return sent
+        except OSError as exc:
+            if exc.errno in _GONE:
+                raise ConnectionResetError(sent) from exc
+            raise
+        if n == 0:
+            raise BodyCutShort(sent, count)
+        sent += n
+    return sent

@@ -1,0 +1,242 @@
+"""The fast path for hits answers byte for byte as aiohttp does, and hands the rest over.
+
+Two origins (and two edges) with the same settings, both on the listener's runner, one
+with the fast path off (``http.fast_path: false``: every request through aiohttp's web
+layer) and one with it on, get the same raw requests on bare
+connections; every answer must be the same but for its Date. Then what only the fast
+path does: it keeps a connection while its requests are hits, hands it to aiohttp with
+everything not yet answered (pipelined requests included) at the first that is not,
+and the connection goes on there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Bucket, payload
+from tests.support.edge import PAGE_ORIGIN, RunningEdge, edge_settings, start_edge
+from tests.support.origin import RunningOrigin, origin_settings, start_origin
+
+SMALL = "podcast/small.mp3"  # sent with its headers in one write
+LARGE = "podcast/large.mp3"  # sent with sendfile
+LESSON = "courses/py/ch01/seg-001.ts"
+SIZES = {SMALL: 3_000, LARGE: 3_000_000, LESSON: 1_000_000}
+
+Response = tuple[bytes, list[tuple[str, str]], bytes]
+
+
+async def read_response(reader: asyncio.StreamReader, method: str) -> Response:
+    """One response: status line, headers (Date left out) in order, and its body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    status, *lines = head.decode("latin-1").split("\r\n")[:-2]
+    headers = [tuple(line.split(": ", 1)) for line in lines]
+    fields = {name.lower(): value for name, value in headers}
+    length = int(fields.get("content-length", "0"))
+    has_body = method != "HEAD" and not status.split()[1].startswith(("304", "1"))
+    body = await asyncio.wait_for(reader.readexactly(length), 10) if has_body else b""
+    kept = [(n, v) for n, v in headers if n.lower() != "date"]
+    return status.encode(), kept, body  # type: ignore[return-value]
+
+
+async def ask(url: str, raw: bytes, method: str = "GET") -> tuple[Response, bool]:
+    """Send ``raw`` on a new connection; the answer, and whether the server then closed."""
+    host, port = url.split("://")[1].split("/")[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        answer = await read_response(reader, method)
+        try:
+            closed = await asyncio.wait_for(reader.read(1), 0.2) == b""
+        except TimeoutError:
+            closed = False
+        return answer, closed
+    finally:
+        writer.close()
+
+
+def request(target: str, *lines: str, method: str = "GET", version: str = "1.1") -> bytes:
+    head = [f"{method} {target} HTTP/{version}", "Host: 127.0.0.1", *lines]
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
+def both_paths(fast_server: Any) -> list[tuple[str, Any]]:
+    """The server factories to compare: the fast path off, then on."""
+    return [("aiohttp", functools.partial(fast_server, fast_path=False)), ("fast", fast_server)]
+
+
+@pytest.fixture
+async def origins(
+    fast_server: Any, bucket: Bucket, tmp_path: Path
+) -> tuple[RunningOrigin, RunningOrigin]:
+    for key, size in SIZES.items():
+        bucket.put(key, payload(size, key))
+    both = []
+    for name, serve in both_paths(fast_server):
+        settings = origin_settings(
+            bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path / name
+        )
+        running = await start_origin(serve, settings)
+        for key in (SMALL, LARGE):
+            await ask(running.url(key), request("/" + key))
+        await running.wait_cached(2)
+        both.append(running)
+    return both[0], both[1]
+
+
+def cases(etag: str) -> list[tuple[str, list[str], str]]:
+    """(method, header lines, HTTP version) of each request compared."""
+    return [
+        ("GET", [], "1.1"),
+        ("GET", ["Range: bytes=0-1"], "1.1"),
+        ("GET", ["Range: bytes=-10"], "1.1"),
+        ("GET", ["Range: bytes=100-"], "1.1"),
+        ("GET", ["Range: bytes=0-1,5-6"], "1.1"),
+        ("GET", ["Range: bytes=999999999-"], "1.1"),
+        ("GET", ["Range: bytes=x-y"], "1.1"),
+        ("HEAD", [], "1.1"),
+        ("HEAD", ["Range: bytes=0-1"], "1.1"),
+        ("GET", [f"If-None-Match: {etag}"], "1.1"),
+        ("GET", ['If-None-Match: "other"'], "1.1"),
+        ("GET", ['If-Match: "other"'], "1.1"),
+        ("GET", [f"If-Range: {etag}", "Range: bytes=2-3"], "1.1"),
+        ("GET", ['If-Range: "other"', "Range: bytes=2-3"], "1.1"),
+        ("GET", ["If-Modified-Since: Tue, 01 Jan 2999 00:00:00 GMT"], "1.1"),
+        ("GET", ["If-Unmodified-Since: Tue, 01 Jan 1980 00:00:00 GMT"], "1.1"),
+        ("GET", ["Connection: close", "Range: bytes=0-1"], "1.1"),
+        ("GET", ["Range: bytes=0-1"], "1.0"),
+        ("GET", ["Connection: keep-alive", "Range: bytes=0-1"], "1.0"),
+        ("GET", ["User-Agent: Podcasts/1.0", 'Referer: "quoted"'], "1.1"),
+    ]
+
+
+@pytest.mark.parametrize("key", [SMALL, LARGE])
+async def test_hits_are_answered_the_same_on_both_paths(origins, key: str) -> None:
+    slow, fast = origins
+    (_, first, _), _ = await ask(slow.url(key), request("/" + key, method="HEAD"), "HEAD")
+    etag = dict(first)["ETag"]
+    for method, lines, version in cases(etag):
+        raw = request("/" + key, *lines, method=method, version=version)
+        expected = await ask(slow.url(key), raw, method)
+        got = await ask(fast.url(key), raw, method)
+        assert got == expected, (method, lines, version)
+
+
+async def test_an_edge_answers_signed_hits_the_same_on_both_paths(
+    fast_server: Any, bucket: Bucket, tmp_path: Path
+) -> None:
+    bucket.put(LESSON, payload(SIZES[LESSON], LESSON))
+    edges: list[RunningEdge] = []
+    for name, serve in both_paths(fast_server):
+        settings = edge_settings(
+            bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path / name
+        )
+        edges.append(await start_edge(serve, settings))
+    answers = []
+    for edge in edges:
+        url = edge.url(LESSON)
+        target = "/" + url.split("/", 3)[3]
+        await ask(url, request(target))  # the miss, through aiohttp on both
+        seen = []
+        for lines in ([], [f"Origin: {PAGE_ORIGIN}", "Range: bytes=0-99"], ["Origin: x"]):
+            seen.append(await ask(url, request(target, *lines)))
+        seen.append(await ask(url, request("/" + LESSON)))  # no token: aiohttp's 403
+        answers.append(seen)
+    assert answers[0] == answers[1]
+    assert [a[0][0] for a in answers[1]] == [b"HTTP/1.1 200 OK"] + [
+        b"HTTP/1.1 206 Partial Content",
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 403 Forbidden",
+    ]
+
+
+def fast_connections(running: RunningOrigin) -> tuple[int, int]:
+    """Connections open on the fast path, and aiohttp's, on the origin's media server."""
+    server = running.media.runner.server  # type: ignore[union-attr]
+    return len(server.fast.connections), len(server.connections) - len(server.fast.connections)
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 5
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, what
+        await asyncio.sleep(0.01)
+
+
+async def test_a_connection_stays_on_the_fast_path_until_a_request_is_not_a_hit(
+    origins, bucket: Bucket
+) -> None:
+    _, fast = origins
+    bucket.put("podcast/later.mp3", b"later\n")
+    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        for _ in range(3):
+            writer.write(request("/" + SMALL, "Range: bytes=0-1"))
+            status, _, body = await read_response(reader, "GET")
+            assert (status, body) == (b"HTTP/1.1 206 Partial Content", payload(3_000, SMALL)[:2])
+        assert fast_connections(fast) == (1, 0)
+        # Pipelined: a hit, a miss, a hit, in one write. The first is answered here,
+        # the rest by aiohttp, in order.
+        writer.write(
+            request("/" + SMALL, "Range: bytes=0-1")
+            + request("/podcast/later.mp3")
+            + request("/" + LARGE, "Range: bytes=10-19")
+        )
+        answers = [await read_response(reader, "GET") for _ in range(3)]
+        assert [(s, b) for s, _, b in answers] == [
+            (b"HTTP/1.1 206 Partial Content", payload(3_000, SMALL)[:2]),
+            (b"HTTP/1.1 200 OK", b"later\n"),
+            (b"HTTP/1.1 206 Partial Content", payload(3_000_000, LARGE)[10:20]),
+        ]
+        await until(lambda: fast_connections(fast) == (0, 1), "the connection is aiohttp's")
+        # And it stays usable there.
+        writer.write(request("/" + SMALL))
+        status, _, body = await read_response(reader, "GET")
+        assert (status, body) == (b"HTTP/1.1 200 OK", payload(3_000, SMALL))
+    finally:
+        writer.close()
+
+
+async def test_a_head_that_arrives_in_pieces_goes_to_aiohttp_whole(origins) -> None:
+    _, fast = origins
+    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        raw = request("/" + SMALL, "Range: bytes=5-9")
+        writer.write(raw[:7])
+        await writer.drain()
+        # A head that is not whole goes over as it is, to be read on there.
+        await until(lambda: fast_connections(fast) == (0, 1), "the connection is aiohttp's")
+        writer.write(raw[7:])
+        status, _, body = await read_response(reader, "GET")
+        assert (status, body) == (b"HTTP/1.1 206 Partial Content", payload(3_000, SMALL)[5:10])
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+        b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"0\r\n\r\n",
+        b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+        b"GET /podcast/../podcast/small.mp3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET http://x/podcast/small.mp3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"GET /podcast/small.mp3 HTTP/2.0\r\nHost: x\r\n\r\n",
+        b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+)
+async def test_anything_unusual_is_answered_by_aiohttp_as_before(origins, raw: bytes) -> None:
+    slow, fast = origins
+    method = raw.split(b" ", 1)[0].decode()
+    expected = await ask(slow.url(SMALL), raw, method)
+    got = await ask(fast.url(SMALL), raw, method)
+    assert got == expected
