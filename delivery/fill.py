@@ -456,7 +456,7 @@ class FillManager:
             return fill.uncached if fill.streaming else None
 
         task = asyncio.create_task(
-            flight.serve_peer(conn, seat, fill.meta(), uncached), name=f"flight {fill.key}"
+            flight.serve_peer(conn, seat, fill.meta_ready, uncached), name=f"flight {fill.key}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

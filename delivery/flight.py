@@ -45,7 +45,7 @@ import json
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,7 @@ def claim(name: bytes) -> Lead | Peer | None:
 async def serve_peer(
     conn: socket.socket,
     seat: Seat,
-    meta: Awaitable[ObjectMeta],
+    meta: asyncio.Future[ObjectMeta],
     uncached: Callable[[], str | None],
 ) -> None:
     """Send one follower the body through ``seat`` on the leader's relay.
@@ -238,7 +238,7 @@ async def serve_peer(
     _, writer = await asyncio.open_unix_connection(sock=conn)
     try:
         try:
-            found = await meta
+            found = await asyncio.shield(meta)
         except DeliveryError as exc:
             _send(writer, b"X", _error_doc(exc))
             return
