@@ -3,9 +3,11 @@
 The figures of docs/reliability.md's "Clients" table. A real ``castedge origin`` on
 127.0.0.1 (``http.header_timeout: 10s``) serving one 20 MB hit; first ``--count``
 connections each send a partial request head and then a byte every 2 s (a
-slowloris), and the open connections are counted from the node's metrics for 14 s;
-then ``--count`` connections ask for the hit and read nothing after its first bytes,
-and the worker's RSS is compared with its idle RSS. Every loop is bounded in count
+slowloris), and the open connections are counted from the node's metrics for 14 s,
+while a well-behaved client (curl, in a process of its own) asks for two bytes of the
+hit every 50 ms and its latencies are reported; then ``--count`` connections ask for
+the hit and read nothing after its first bytes, and the worker's RSS is compared with
+its idle RSS. Every loop is bounded in count
 and time. Needs ``ulimit -n`` above twice ``--count`` plus a hundred.
 
     .venv/bin/python benchmarks/hostile_clients.py [--count 1000]
@@ -18,13 +20,14 @@ import contextlib
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.conftest import payload  # noqa: E402 - after the path above
-from tests.faults.node import Node, start_origin  # noqa: E402
+from tests.faults.node import Node, probe, start_origin  # noqa: E402
 
 HEAD = b"GET /podcast/x.mp3 HTTP/1.1\r\n"
 REQUEST = b"GET /podcast/x.mp3 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -34,7 +37,15 @@ def open_connections(node: Node) -> float:
     return node.metric("castedge_open_connections", listener="origin")
 
 
-def slowloris(node: Node, count: int) -> list[tuple[float, float]]:
+def normal_client(url: str, stop: threading.Event, seconds: list[float]) -> None:
+    """Two bytes of the hit on a new connection every 50 ms until ``stop`` (at most 400)."""
+    while not stop.is_set() and len(seconds) < 400:
+        took, status = probe(url)
+        seconds.append(took if status == "206" else float("inf"))
+        stop.wait(0.05)
+
+
+def slowloris(node: Node, count: int) -> tuple[list[tuple[float, float]], list[float]]:
     host, port = node.address()
     socks = []
     for _ in range(count):
@@ -43,6 +54,11 @@ def slowloris(node: Node, count: int) -> list[tuple[float, float]]:
         socks.append(sock)
     started = time.monotonic()
     seen = []
+    latencies: list[float] = []
+    stop = threading.Event()
+    url = f"http://{host}:{port}/podcast/x.mp3"
+    prober = threading.Thread(target=normal_client, args=(url, stop, latencies))
+    prober.start()
     try:
         while time.monotonic() - started < 14:
             for sock in socks:
@@ -51,9 +67,11 @@ def slowloris(node: Node, count: int) -> list[tuple[float, float]]:
             seen.append((round(time.monotonic() - started, 1), open_connections(node)))
             time.sleep(2)
     finally:
+        stop.set()
+        prober.join()
         for sock in socks:
             sock.close()
-    return seen
+    return seen, sorted(latencies)
 
 
 def stalled_readers(node: Node, count: int) -> tuple[int, int]:
@@ -82,9 +100,15 @@ def main() -> int:
     http = {"header_timeout": "10s", "send_timeout": "60s"}
     node = start_origin(root, {"podcast/x.mp3": payload(20_000_000, "hostile")}, http=http)
     try:
-        seen = slowloris(node, args.count)
+        seen, latencies = slowloris(node, args.count)
         print(f"slowloris, {args.count} heads, header_timeout 10s: open connections by second")
         print("  " + ", ".join(f"{at:g} s: {int(n)}" for at, n in seen))
+        n = len(latencies)
+        print(
+            f"  a normal client meanwhile, {n} requests: p50 {latencies[n // 2] * 1000:.1f} ms, "
+            f"p90 {latencies[n * 9 // 10] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms, "
+            f"{sum(1 for t in latencies if t >= 0.05)} at 50 ms or more"
+        )
         time.sleep(1)
         idle, held = stalled_readers(node, args.count)
         each = (held - idle) / args.count / 1024

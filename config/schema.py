@@ -88,6 +88,17 @@ def _one_location(storage: StorageSettings) -> None:
     if storage.list_keys and storage.s3 is None:
         # A directory is read for each request anyway; a missing file costs nothing.
         raise Invalid("expected false: only an S3 bucket is listed", ("list_keys",))
+    if storage.listing_file is not None:
+        if storage.s3 is None:
+            raise Invalid(
+                "expected no listing_file: only an S3 bucket is listed", ("listing_file",)
+            )
+        if storage.list_keys:
+            raise Invalid(
+                "expected list_keys: false with listing_file: the node either lists the "
+                "bucket itself or reads the sync daemon's listing, not both",
+                ("list_keys",),
+            )
 
 
 def _deadline_outlasts_an_attempt(upstream: UpstreamSettings) -> None:
@@ -341,6 +352,7 @@ STORAGE = Section(
         # A LIST is 1,000 keys and costs what 12.5 GETs do; once a minute for a
         # 10,000-key bucket is 10 requests a minute.
         Field("list_interval", duration(positive=True), default="60s"),
+        Field("listing_file", optional(path("a sync daemon's state_file")), default=None),
     ),
     checks=(_one_location,),
 )

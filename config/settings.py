@@ -116,6 +116,8 @@ class StorageSettings:
     #: Keep a listing of the bucket's keys, so a key outside it costs no S3 GET.
     list_keys: bool = False
     list_interval: float = 60.0
+    #: A sync daemon's state file to take the bucket's keys from, instead of listing.
+    listing_file: Path | None = None
 
 
 @dataclass(frozen=True)

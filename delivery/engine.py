@@ -14,7 +14,7 @@ from config import S3Settings, Settings, role_cache, role_prefixes
 
 from .admin import DELIVERY
 from .fill import FillManager
-from .gate import MissGate, forwarded_address, peer_address, watch_listing
+from .gate import MissGate, forwarded_address, peer_address, watch_listing, watch_listing_file
 from .metrics import DeliveryMetrics
 from .misses import KeyListing, MissLimiter
 from .serve import Delivery
@@ -98,11 +98,15 @@ def delivery_context(
         listed = None
         if listing is not None:
             assert settings.storage is not None and settings.storage.s3 is not None
-            lister = _lister(settings.storage.s3, prefixes)
             interval = settings.storage.list_interval
-            listed = asyncio.create_task(
-                watch_listing(listing, lister, interval, metrics), name="bucket listing"
-            )
+            if settings.storage.listing_file is not None:
+                watch = watch_listing_file(
+                    listing, settings.storage.listing_file, _read_listing, interval, metrics
+                )
+            else:
+                lister = _lister(settings.storage.s3, prefixes)
+                watch = watch_listing(listing, lister, interval, metrics)
+            listed = asyncio.create_task(watch, name="bucket listing")
         log.info(
             "upstream: %s; cache: %s (%d bytes max)", upstream.describe(), cache.dir, cache.max_size
         )
@@ -127,7 +131,7 @@ def miss_gate(
     """What stands between a miss and the upstream, from the settings (None: nothing)."""
     storage = settings.storage
     listing = None
-    if storage is not None and storage.list_keys:
+    if storage is not None and (storage.list_keys or storage.listing_file is not None):
         # Three missed listings in a row and the listing is too old to refuse with.
         listing = KeyListing(max_age=storage.list_interval * 3 + 60)
     up = settings.upstream
@@ -147,6 +151,13 @@ def _lister(s3: S3Settings, prefixes: tuple[str, ...]) -> Callable[[], list[str]
 
     bucket = Bucket(s3, [p for p in prefixes if p])
     return lambda: list(bucket.list())
+
+
+def _read_listing(text: str) -> tuple[frozenset[str], float | None, tuple[str, ...]]:
+    from sync.state import read_listing
+
+    found = read_listing(text)
+    return found.keys, found.listed_at, found.prefixes
 
 
 async def _housekeeping(store: DiskStore) -> None:

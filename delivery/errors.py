@@ -154,6 +154,8 @@ class UpstreamTimeout(UpstreamUnavailable):
 
     def __init__(self, detail: str, *, seconds: float, retry_after: int = 10) -> None:
         self.seconds = seconds
+        #: What was being fetched, as given (``detail`` adds the deadline).
+        self.what = detail
         super().__init__(
             f"{detail}: no answer within the fill deadline of {seconds:g} s",
             retry_after=retry_after,

@@ -11,7 +11,9 @@ is removed and waiters are cut short, so their clients know to retry.
 A fill that cannot keep the object (too large for the cache, no room on the disk, the
 disk failed before or during the fill) still makes one GET: the body it opened goes to
 its waiters through a ``relay.Relay``, a bounded window in memory, checked the same
-way before the last byte is let out. A fill nobody reads any more stops there.
+way before the last byte is let out. A fill nobody reads any more stops there. Other
+worker processes read that one body from the worker holding it (``flight``), so such an
+object costs one GET for the whole node, as a stored one does.
 
 Every attempt of a fill shares one ``Patience`` (``upstream.fill_deadline``), so a
 silent upstream releases its waiters within that time, whatever the retries.
@@ -22,14 +24,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
+import socket
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from . import flight
 from .errors import (
     CorruptObject,
     DeliveryError,
@@ -243,6 +248,7 @@ class FillManager:
         fill_deadline: float = 60.0,
         stream_window: int = STREAM_WINDOW,
         lag_grace: float = LAG_GRACE,
+        share_streams: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -256,6 +262,8 @@ class FillManager:
         self._stream_window = stream_window
         self._lag_grace = lag_grace
         self._monotonic = monotonic
+        #: Where the node's flights are named from (``flight``); None: never shared.
+        self._flight_root = store.root if share_streams else None
         self._fills: dict[str, Fill] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._negative: OrderedDict[str, float] = OrderedDict()
@@ -356,6 +364,8 @@ class FillManager:
     async def _fetch(self, fill: Fill) -> str:
         loop = asyncio.get_running_loop()
         store = self.store
+        # Told by the worker leading the flight to fetch by ourselves.
+        alone = False
         for _ in range(3):
             temp: TempObject | None = None
             if store.healthy:
@@ -377,8 +387,79 @@ class FillManager:
                     if self._adopt_published(fill):
                         await loop.run_in_executor(None, self._give_up, temp)
                         return "cached"
-            return await self._lead(fill, temp)
+            lead = None
+            if self._flight_root is not None and not alone:
+                claimed = flight.claim(flight.flight_name(self._flight_root, fill.key))
+                if isinstance(claimed, flight.Peer):
+                    # Another worker streams it from memory: read it from that worker.
+                    if temp is not None:
+                        await loop.run_in_executor(None, self._give_up, temp)
+                    began = self._monotonic()
+                    try:
+                        outcome = await self._follow_peer(fill, claimed)
+                    finally:
+                        claimed.close()
+                    if outcome in ("followed", "uncacheable"):
+                        return outcome
+                    if outcome == "behind":
+                        self._metrics.solo("behind")
+                        alone = True
+                    elif outcome == "file" and not store.healthy:
+                        # It stores the object; our own disk cannot follow its file.
+                        alone = True
+                    fill.patience.lose(self._monotonic() - began)
+                    continue
+                lead = claimed
+            return await self._lead(fill, temp, lead)
         raise FillFailed(fill.key, "the fill kept changing hands")
+
+    async def _follow_peer(self, fill: Fill, peer: flight.Peer) -> str | None:
+        """Stream the body another worker reads from the upstream into this fill's relay.
+
+        ``followed`` once it arrived whole; ``file`` (it is stored: follow the file),
+        ``behind`` (its window has moved on: fetch by ourselves) or None (it went away
+        before it began) when there is nothing to follow.
+        """
+        first = await peer.first(fill.key, self._stall_timeout)
+        if first is None or isinstance(first, str):
+            return first
+        meta, uncached = first
+        relay = fill.relay
+        fill.size = meta.size
+        fill.cacheable = False
+        fill.uncached = uncached
+        fill.followed = True
+        relay.begin(0, meta.size)
+        fill.meta_ready.set_result(meta)
+        pos = 0
+        try:
+            async for chunk in peer.chunks(fill.key, self._stall_timeout):
+                pos += len(chunk)
+                if not await relay.put(chunk):
+                    self._retire(fill)
+                    relay.finish(FillFailed(fill.key, "nobody left to read it"))
+                    return "uncacheable"
+        except flight.LetGo as exc:
+            # Our clients held the leader back (or came too late): each fetches the
+            # rest by itself, counted, instead of being cut short.
+            relay.abandon(exc.reason)
+            raise FillFailed(fill.key, str(exc)) from exc
+        if pos != meta.size:
+            raise FillFailed(fill.key, f"the worker streaming it sent {pos} of {meta.size} bytes")
+        return "followed"
+
+    def _serve_peer(self, fill: Fill, conn: socket.socket) -> None:
+        """Give another worker that follows this fill's flight a seat on its relay."""
+        seat = fill.seat()
+
+        def uncached() -> str | None:
+            return fill.uncached if fill.streaming else None
+
+        task = asyncio.create_task(
+            flight.serve_peer(conn, seat, fill.meta_ready, uncached), name=f"flight {fill.key}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _adopt_published(self, fill: Fill) -> bool:
         """True (with the metadata set) if another process published the object meanwhile."""
@@ -396,7 +477,17 @@ class FillManager:
             self.store.discard(temp)
         os.close(temp.fd)
 
-    async def _lead(self, fill: Fill, temp: TempObject | None) -> str:
+    async def _lead(self, fill: Fill, temp: TempObject | None, lead: flight.Lead | None) -> str:
+        """Fetch the object ourselves; other workers that follow ``lead`` share its body."""
+        if lead is not None:
+            lead.start(functools.partial(self._serve_peer, fill))
+        try:
+            return await self._lead_body(fill, temp)
+        finally:
+            if lead is not None:
+                await lead.close()
+
+    async def _lead_body(self, fill: Fill, temp: TempObject | None) -> str:
         loop = asyncio.get_running_loop()
         try:
             if fill.patience.exhausted:

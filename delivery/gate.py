@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
@@ -22,7 +24,14 @@ from .errors import DeliveryError, ObjectNotFound, TooManyMisses
 from .metrics import DeliveryMetrics
 from .misses import KeyListing, MissLimiter
 
-__all__ = ["MissGate", "Peer", "forwarded_address", "peer_address", "watch_listing"]
+__all__ = [
+    "MissGate",
+    "Peer",
+    "forwarded_address",
+    "peer_address",
+    "watch_listing",
+    "watch_listing_file",
+]
 
 log = logging.getLogger("castedge.engine")
 
@@ -116,4 +125,61 @@ async def watch_listing(
             if failing:
                 log.info("the bucket is listed again: %d keys", listing.size)
             failing = False
+        await asyncio.sleep(interval)
+
+
+#: Reads a sync daemon's listing from the text of its state file (``sync.state``):
+#: its keys, when it was made (unix time) and the folders it covers.
+ReadListing = Callable[[str], tuple[Iterable[str], float | None, tuple[str, ...]]]
+
+
+async def watch_listing_file(
+    listing: KeyListing,
+    path: Path,
+    read: ReadListing,
+    interval: float,
+    metrics: DeliveryMetrics,
+    *,
+    wall: Callable[[], float] = time.time,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Take the listing a sync daemon on this host keeps in ``path``, every ``interval``.
+
+    The daemon replaces the file atomically after each pass, so it is read whole or
+    not at all, and only when it changed. A listing older than ``listing.max_age``
+    (the daemon stopped, or cannot list) refuses nothing: misses go by the miss rate
+    again. Each change between usable and not is logged once.
+    """
+    loop = asyncio.get_running_loop()
+    seen: tuple[int, int] | None = None
+    trouble: str | None = None
+    while True:
+        problem = None
+        try:
+            st = await loop.run_in_executor(None, os.stat, path)
+            if (st.st_ino, st.st_mtime_ns) != seen:
+                text = await loop.run_in_executor(None, path.read_text, "utf-8")
+                keys, listed_at, prefixes = read(text)
+                seen = (st.st_ino, st.st_mtime_ns)
+                if listed_at is not None:
+                    # Its age by the wall clock, kept on the monotonic one from here on.
+                    listing.replace(keys, clock() - max(0.0, wall() - listed_at), prefixes)
+                    metrics.listed_keys.labels(metrics.service).set(listing.size)
+        except OSError as exc:
+            problem = f"cannot read it ({exc.strerror or exc})"
+        except (ValueError, KeyError, TypeError) as exc:
+            problem = f"it is not a sync state file ({exc})"
+        if problem is None and not listing.fresh(clock()):
+            problem = f"its listing is missing or older than {listing.max_age:g} s"
+        if problem != trouble:
+            if problem is not None:
+                log.warning(
+                    "not using the sync daemon's listing in %s: %s; misses go by "
+                    "upstream.max_miss_rate until it is usable",
+                    path,
+                    problem,
+                )
+            else:
+                log.info("using the sync daemon's listing in %s: %d keys", path, listing.size)
+            trouble = problem
         await asyncio.sleep(interval)

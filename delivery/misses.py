@@ -5,7 +5,8 @@ A request for a key nobody has asked for yet is a miss, and a miss is an S3 GET
 so the negative cache never helps. Two defences, either or both:
 
 * ``KeyListing``: the bucket's keys, listed every ``storage.list_interval`` when
-  ``storage.list_keys`` is on. A key outside the listing is a 404 without a GET.
+  ``storage.list_keys`` is on, or read from a sync daemon's state file on the same
+  host (``storage.listing_file``). A key outside the listing is a 404 without a GET.
 * ``MissLimiter``: a token bucket per client address (``upstream.max_miss_rate``
   misses a second, ``upstream.miss_burst`` at once). Past it, a miss is a 429.
 
@@ -69,12 +70,14 @@ class KeyListing:
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
         self._keys: frozenset[str] = frozenset()
+        self._prefixes: tuple[str, ...] = ("",)
         self._added: set[str] = set()
         self._listed_at: float | None = None
 
-    def replace(self, keys: Iterable[str], now: float) -> None:
-        """Take a new listing, made at ``now``."""
+    def replace(self, keys: Iterable[str], now: float, prefixes: tuple[str, ...] = ("",)) -> None:
+        """Take a new listing, made at ``now``, of the folders ``prefixes`` (all: ``("",)``)."""
         self._keys = frozenset(keys)
+        self._prefixes = prefixes
         self._added.clear()
         self._listed_at = now
 
@@ -90,7 +93,14 @@ class KeyListing:
         """Whether the bucket holds ``key``: True, False, or None while unknown."""
         if self._listed_at is None or now - self._listed_at > self.max_age:
             return None
-        return key in self._keys or key in self._added
+        if key in self._keys or key in self._added:
+            return True
+        # A key in a folder the listing did not cover is unknown to it, not absent.
+        return False if key.startswith(self._prefixes) else None
+
+    def fresh(self, now: float) -> bool:
+        """Whether the listing is there and young enough to refuse keys with."""
+        return self._listed_at is not None and now - self._listed_at <= self.max_age
 
     @property
     def size(self) -> int:

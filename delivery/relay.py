@@ -3,8 +3,9 @@
 A fill that cannot write its object to disk (too large for the cache, no room on the
 filesystem, the disk failed) has no file for its waiters to follow. It reads the body
 into a ``Relay`` instead: a window of the most recent bytes, at most ``window`` of
-them, that every waiter (a ``Seat``) reads from at its own position. A fill whose disk
-fails midway moves to a relay from the byte where the file stops.
+them (kept even once read, so a waiter that comes late still finds them), that every
+waiter (a ``Seat``) reads from at its own position. A fill whose disk fails midway
+moves to a relay from the byte where the file stops.
 
 The stream moves at the pace of its slowest reader, who holds back the bytes the
 others have already sent: memory stays within one window (and a chunk) per object,
@@ -198,6 +199,19 @@ class Relay:
         self.verified = error is None and self.head == self.size
         self._wake_readers()
 
+    def abandon(self, reason: str) -> None:
+        """Let every reader go (``Detached`` with ``reason``): the stream goes no further.
+
+        A follower worker does this when the worker it relays from lets it go: each of
+        its clients then fetches the rest by itself, rather than being cut short.
+        """
+        for seat in self._seats:
+            if seat.detached is None:
+                seat.detached = reason
+                self.detached += 1
+        self._seats.clear()
+        self._wake_readers()
+
     # -- inside ----------------------------------------------------------------------
 
     def _slice(self, pos: int, length: int) -> memoryview:
@@ -209,10 +223,18 @@ class Relay:
         raise LookupError(f"byte {pos} is not held (window {self.base}-{self.head})")
 
     def _trim(self) -> None:
-        """Drop the chunks every reader has passed."""
+        """Drop the chunks every reader has passed, once the window needs their room.
+
+        What nobody needs any more is kept while it fits in the window, so a waiter that
+        comes a moment late (another worker's, most often) still starts at byte 0.
+        """
         keep = min((self.base if s.pos is None else s.pos for s in self._seats), default=self.head)
         chunks = self._chunks
-        while chunks and chunks[0][0] + len(chunks[0][1]) <= keep:
+        while (
+            chunks
+            and chunks[0][0] + len(chunks[0][1]) <= keep
+            and self.head - chunks[0][0] > self.window
+        ):
             chunks.popleft()
         self.base = chunks[0][0] if chunks else self.head
 

@@ -204,6 +204,7 @@ class Daemon:
                 del state.changed_at[key]
         state.listing = listing
         state.listed_at = now
+        state.prefixes = self.bucket.prefixes
         self.metrics.listed_objects.set(len(listing))
 
     def _schedule(self, region: str, key: str, wanted: Obj | None) -> None:

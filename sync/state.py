@@ -21,7 +21,7 @@ from typing import IO, Any
 from .errors import StateFileError
 from .plan import Obj
 
-__all__ = ["StateFile", "SyncState"]
+__all__ = ["Listing", "StateFile", "SyncState", "read_listing"]
 
 _VERSION = 1
 
@@ -33,6 +33,8 @@ class SyncState:
 
     listing: dict[str, Obj] = field(default_factory=dict)
     listed_at: float | None = None
+    #: The folders the listing covers (``sync.prefixes``; ``("",)`` is the whole bucket).
+    prefixes: tuple[str, ...] = ()
     #: key -> unix time its listed version (or its deletion) was first noticed.
     changed_at: dict[str, float] = field(default_factory=dict)
     #: region -> key -> ETag held there.
@@ -44,6 +46,7 @@ class SyncState:
         doc = {
             "version": _VERSION,
             "listed_at": self.listed_at,
+            "prefixes": list(self.prefixes),
             "listing": {key: [obj.etag, obj.size] for key, obj in sorted(self.listing.items())},
             "changed_at": dict(sorted(self.changed_at.items())),
             "holdings": {r: dict(sorted(h.items())) for r, h in sorted(self.holdings.items())},
@@ -59,10 +62,30 @@ class SyncState:
         return cls(
             listing={key: Obj(str(e), int(s)) for key, (e, s) in doc["listing"].items()},
             listed_at=doc["listed_at"],
+            prefixes=tuple(str(p) for p in doc.get("prefixes", ())),
             changed_at={key: float(t) for key, t in doc["changed_at"].items()},
             holdings={r: {k: str(e) for k, e in h.items()} for r, h in doc["holdings"].items()},
             revocations_etag=doc.get("revocations_etag"),
         )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The bucket's keys as the daemon last listed them: what a node on the same host
+    reads instead of listing the bucket itself (``storage.listing_file``)."""
+
+    keys: frozenset[str]
+    #: Unix time of the listing; None before the daemon's first.
+    listed_at: float | None
+    #: The folders it covers: nothing is known of a key outside them. A file written
+    #: before the daemon recorded them covers none.
+    prefixes: tuple[str, ...]
+
+
+def read_listing(text: str) -> Listing:
+    """The listing part of a state file's JSON text; raises ValueError when it is not one."""
+    state = SyncState.from_json(text)
+    return Listing(frozenset(state.listing), state.listed_at, state.prefixes)
 
 
 class StateFile:

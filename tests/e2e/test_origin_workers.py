@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import Bucket, payload
+from tests.conftest import MIGRATE_REQ, Bucket, payload
 from tests.support.process import CastedgeProcess
 
 pytestmark = pytest.mark.e2e
@@ -167,7 +167,8 @@ def test_sighup_replaces_workers_without_refusing_a_connection(
         stop.set()
         thread.join(30)
         assert not after & before, "every worker should have been replaced"
-        assert failures == []
+        # Anything else on the machine turning migration off resets queued connections.
+        assert failures == [], f"{failures}; tcp_migrate_req: {MIGRATE_REQ.read_text().strip()}"
         assert done > 20
     finally:
         stop.set()

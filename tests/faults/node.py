@@ -8,13 +8,19 @@ go to the process's stderr, which the tests read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import resource
+import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.edge import metric
 from tests.support.https import address_of
@@ -128,3 +134,34 @@ def _wait_published(node: Node, objects: int, timeout: float = 10.0) -> None:
 def open_files(pid: int) -> int:
     """How many descriptors process ``pid`` holds."""
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@contextlib.contextmanager
+def descriptors(needed: int) -> Iterator[None]:
+    """At least ``needed`` open files for this process and the nodes it starts meanwhile.
+
+    A thousand connections take a thousand descriptors at each end, past the 1,024 a
+    login shell or a CI runner often gives; the soft limit is raised as far as the hard
+    one allows (a node inherits it), and put back after. Skips where it cannot go that far.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} open files; the hard limit (ulimit -Hn) is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def probe(url: str) -> tuple[float, str]:
+    """A well-behaved client, curl in a process of its own, so the attack's busy loop
+    cannot delay it: a two-byte range on a new connection, and how long it took."""
+    done = subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-r", "0-1", "--max-time", "5",
+         "-w", "%{http_code} %{time_total}", url],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    status, _, seconds = done.stdout.partition(" ")
+    return float(seconds or "inf"), status

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+import uvloop
 
 from tests.conftest import payload
 from tests.support.raw import TCP_ESTABLISHED, read_answer, tcp_state
 
-from .node import Node, start_origin
+from .node import Node, descriptors, probe, start_origin
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +36,13 @@ PROBE = (
 ).encode()
 
 
+#: Slow heads held open at once by the attack.
+ATTACKERS = 1000
+#: A thousand trickling connections in the attack's one loop, on two busy cores,
+#: notice their cuts this much later than the server makes them.
+ATTACK_SLACK = 2.0
+
+
 @pytest.fixture(scope="module", params=["fast", "aiohttp"])
 def node(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -46,18 +53,22 @@ def node(
         "keepalive_timeout": f"{KEEPALIVE_TIMEOUT}s",
         "fast_path": request.param == "fast",
     }
-    node = start_origin(root, {EPISODE: BODY}, http=http)
-    yield node
-    node.stop()
+    # A descriptor a connection at each end, and room for the rest.
+    with descriptors(ATTACKERS + 1024):
+        node = start_origin(root, {EPISODE: BODY}, http=http)
+        yield node
+        node.stop()
 
 
 async def slow_head(address: tuple[str, int], every: float) -> tuple[float, float, bytes]:
     """One slowloris connection: a request line, then a header a byte per ``every`` s.
 
     Returns how long the server kept it open at least and at most, and what it
-    answered. Its clock starts at its accept, which comes after the connect began and
-    may come before this busy loop gets back to the coroutine (or, when 200 connect
-    at once and the backlog overflows, a second after a first SYN).
+    answered: its 408, or nothing when a byte of ours reached the server after it
+    closed, whose reset then overtook the answer (nginx, which closes on a header
+    timeout without answering, resets the same way). Its clock starts at its accept,
+    which comes after the connect began and may come before this busy loop gets back
+    to the coroutine.
     """
     loop = asyncio.get_running_loop()
     connecting = loop.time()
@@ -89,79 +100,93 @@ async def slow_head(address: tuple[str, int], every: float) -> tuple[float, floa
     return ended - connected, ended - connecting, answer
 
 
-def probe(url: str) -> tuple[float, str]:
-    """A well-behaved client, curl in a process of its own, so the attack's busy loop
-    cannot delay it: a two-byte range on a new connection, and how long it took."""
-    done = subprocess.run(
-        ["curl", "-sS", "-o", "/dev/null", "-r", "0-1", "--max-time", "5",
-         "-w", "%{http_code} %{time_total}", url],
-        capture_output=True, text=True, timeout=10, check=False,
-    )  # fmt: skip
-    status, _, seconds = done.stdout.partition(" ")
-    return float(seconds or "inf"), status
-
-
 async def attack(
     address: tuple[str, int], connections: int, seconds: float
 ) -> list[tuple[float, float, bytes]]:
     """``connections`` slowloris connections, each reconnecting when cut, for ``seconds``.
 
-    Returns how each one ended (see ``slow_head``).
+    They start spread over the first header_timeout, as connections from all over
+    arrive, so that from then on ``connections`` are open at any moment, and as many
+    are cut (and come back) each header_timeout. Returns how each one ended (see
+    ``slow_head``).
     """
     loop = asyncio.get_running_loop()
     ends = loop.time() + seconds
     cut: list[tuple[float, float, bytes]] = []
 
-    async def attacker() -> None:
+    async def attacker(n: int) -> None:
+        await asyncio.sleep(HEADER_TIMEOUT * n / connections)
         while loop.time() < ends:
-            cut.append(await slow_head(address, every=0.2))
+            cut.append(await slow_head(address, every=0.3))
 
-    await asyncio.gather(*(attacker() for _ in range(connections)))
+    await asyncio.gather(*(attacker(n) for n in range(connections)))
     return cut
 
 
 def probing(url: str, stop: threading.Event, found: list[tuple[float, str]]) -> None:
     """Probe every 50 ms until ``stop``, bounded to 200 probes."""
-    # Let the attack connect before measuring anyone else.
-    if stop.wait(0.3):
+    # Let the whole attack connect before measuring anyone else.
+    if stop.wait(HEADER_TIMEOUT):
         return
     while not stop.is_set() and len(found) < 200:
         found.append(probe(url))
         stop.wait(0.05)
 
 
+def header_timeouts(node: Node) -> tuple[float, float]:
+    """Connections cut at header_timeout so far: all of them, and those answered 408
+    (the others had sent nothing, and are closed without an answer)."""
+    cut = node.metric(
+        "castedge_connection_timeouts_total", listener="origin", timeout="header_timeout"
+    )
+    answered = node.metric(
+        "castedge_bad_requests_total", listener="origin", reason="header_timeout"
+    )
+    return cut, answered
+
+
 def test_slow_heads_are_cut_with_408_while_others_are_served(node: Node) -> None:
-    before = node.metric("castedge_bad_requests_total", listener="origin", reason="header_timeout")
-    answered_before = len(node.access_lines('-" 408 '))
+    cut_before, answered_before = header_timeouts(node)
+    lines_before = len(node.access_lines('-" 408 '))
     stop = threading.Event()
     probes: list[tuple[float, str]] = []
     prober = threading.Thread(target=probing, args=(node.proc.url(EPISODE), stop, probes))
     prober.start()
     try:
-        cut = asyncio.run(attack(node.address(), connections=200, seconds=3.0))
+        # uvloop: a thousand trickling connections are too many for asyncio's own loop
+        # on two busy cores to notice their cuts in time.
+        cut = uvloop.run(attack(node.address(), connections=ATTACKERS, seconds=4.0))
     finally:
         stop.set()
         prober.join()
 
-    # Every slow connection got its 408 and was closed, at header_timeout and no later.
-    assert len(cut) >= 400
-    statuses = {answer.split(b"\r\n", 1)[0].split(b" ", 1)[1] for _, _, answer in cut}
+    # Every slow connection was closed with a 408, at header_timeout and no later. One
+    # this busy loop got back to only after its deadline had sent nothing by then, and
+    # was closed without an answer, as such a connection is.
+    cuts, answered = header_timeouts(node)
+    cuts, answered = cuts - cut_before, answered - answered_before
+    # Each cut by its header_timeout, and nothing else; at least once each.
+    assert cuts == len(cut) >= ATTACKERS
+    # A machine busy enough to hold this loop back for a second makes many silent.
+    assert answered >= ATTACKERS / 2, f"{cuts - answered} of {cuts} closed silent"
+    answers = [answer for _, _, answer in cut if answer]
+    statuses = {answer.split(b"\r\n", 1)[0].split(b" ", 1)[1] for answer in answers}
     assert statuses == {b"408 Request Timeout"}
-    assert all(answer.endswith(b"\r\n\r\nrequest timeout\n") for _, _, answer in cut)
+    assert all(answer.endswith(b"\r\n\r\nrequest timeout\n") for answer in answers)
     # The loop's timers are in milliseconds, from a clock read once an iteration.
     assert min(most for _, most, _ in cut) >= HEADER_TIMEOUT - 0.05
-    assert max(least for least, _, _ in cut) <= HEADER_TIMEOUT + SLACK
+    assert max(least for least, _, _ in cut) <= HEADER_TIMEOUT + ATTACK_SLACK
 
-    # Meanwhile a normal client was answered at once, every time.
-    assert len(probes) >= 15
+    # Meanwhile a normal client was answered every time, and never as late as a SYN
+    # the full queue dropped would make it (retried after a second: RFC 6298 §2.1).
+    # How fast is benchmarks/hostile_clients.py's to measure (docs/reliability.md).
+    assert len(probes) >= 10
     assert {status for _, status in probes} == {"206"}
     latencies = sorted(seconds for seconds, _ in probes)
-    assert latencies[-1] < 0.05, latencies
+    assert latencies[-1] < 1.0, latencies
 
-    # One access line and one count per 408; nothing alarming on stderr.
-    after = node.metric("castedge_bad_requests_total", listener="origin", reason="header_timeout")
-    assert after - before == len(cut)
-    assert len(node.access_lines('-" 408 ')) - answered_before == len(cut)
+    # One access line per 408 (those a reset overtook too); nothing alarming on stderr.
+    assert len(node.access_lines('-" 408 ')) - lines_before == answered
     assert node.alarms() == []
 
 

@@ -9,6 +9,7 @@ at the S3 server: the GETs it saw for object keys.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from sync.plan import Obj
+from sync.state import StateFile, SyncState
 from tests.conftest import Bucket, payload
 from tests.support.origin import RunningOrigin, fetch, origin_settings, start_origin
 
@@ -159,3 +162,46 @@ async def test_a_release_stampede_is_never_refused(
     assert [status for status, _, _ in results] == [200] * 50
     assert all(got == body for _, _, got in results)
     assert bucket.gets(key) == 1
+
+
+async def test_a_sync_daemons_listing_refuses_unlisted_keys_until_it_grows_stale(
+    aiohttp_server, bucket: Bucket, tmp_path: Path, session, caplog: pytest.LogCaptureFixture
+) -> None:
+    for key in EPISODES:
+        bucket.put(key, payload(1000, key))
+    state = StateFile(tmp_path / "sync-state.json")
+    listing = {key: Obj("etag", 1000) for key in EPISODES}
+    state.save(SyncState(listing=listing, listed_at=time.time(), prefixes=("podcast/",)))
+    settings = origin_settings(
+        bucket=bucket.name,
+        endpoint=bucket.server.url,
+        cache_dir=tmp_path / "cache",
+        storage={"listing_file": str(tmp_path / "sync-state.json"), "list_interval": "100ms"},
+        upstream={"max_miss_rate": 5, "miss_burst": 20},
+    )
+    origin = await start_origin(aiohttp_server, settings)
+    await wait_listed(session, origin, len(EPISODES))
+    before = object_gets(bucket)
+    assert set(await scan(session, origin, 200)) == {404}
+    assert object_gets(bucket) == before
+    status, _, body = await fetch(session, origin.url(EPISODES[0]))
+    assert (status, body) == (200, payload(1000, EPISODES[0]))
+    # The daemon stopped listing an hour ago: its listing refuses nothing now, and the
+    # miss rate stands in (its burst let through, the rest 429).
+    state.save(SyncState(listing=listing, listed_at=time.time() - 3600, prefixes=("podcast/",)))
+    deadline = asyncio.get_running_loop().time() + 10
+    while "not using the sync daemon's listing" not in caplog.text:
+        assert asyncio.get_running_loop().time() < deadline, "the stale listing was kept"
+        await asyncio.sleep(0.05)
+    before = object_gets(bucket)
+    began = time.monotonic()
+    statuses = await scan(session, origin, 100)
+    elapsed = time.monotonic() - began
+    assert set(statuses) == {404, 429}
+    # The burst of 20, less the miss EPISODES[0] spent, plus what 5 a second refill
+    # while the scan runs: a slow machine lets a few more through, never fewer.
+    let_through = object_gets(bucket) - before
+    assert let_through == statuses.count(404)
+    assert 19 <= let_through <= 20 + 5 * elapsed, f"{let_through} in {elapsed:.2f} s"
+    await asyncio.sleep(0.3)  # a few more reads of the same stale file
+    assert caplog.text.count("not using the sync daemon's listing") == 1

@@ -147,3 +147,31 @@ async def test_a_stream_that_begins_where_a_file_stopped_counts_from_there() -> 
     r.finish(None)
     assert r.holds(1000) and not r.holds(999)
     assert await read_all(parked, 1000, 1010) == b"abcdefghij"
+
+
+async def test_a_reader_that_comes_late_starts_at_byte_0_while_the_window_holds_it() -> None:
+    body = bytes(range(256)) * 512  # 128 KiB through a 64 KiB window
+    r = relay(len(body))
+    first = r.seat()
+    first.position(0)
+    await r.put(body[: 32 * KIB])
+    assert bytes(await first.read(32 * KIB)) == body[: 32 * KIB]
+    # Read by everyone there was, yet still held: a newcomer gets it all.
+    late = r.seat()
+    late.position(0)
+    reading = asyncio.create_task(read_all(late, 0, len(body)))
+    rest = asyncio.create_task(read_all(first, 32 * KIB, len(body)))
+    await produce_from(r, body, 32 * KIB)
+    assert await reading == body
+    assert await rest == body[32 * KIB :]
+    # Once the window is full, what everyone read goes; a newcomer then is behind.
+    with pytest.raises(Detached) as left:
+        r.seat().position(0)
+    assert left.value.reason == "behind"
+    assert r.held <= r.window
+
+
+async def produce_from(r: Relay, body: bytes, start: int, chunk: int = 8 * KIB) -> None:
+    for i in range(start, len(body), chunk):
+        await r.put(body[i : i + chunk])
+    r.finish(None)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,9 +22,9 @@ from aiohttp import web
 
 from castedge.locals3 import LocalS3
 from delivery.admin import DELIVERY
-from delivery.cachestatus import parse_cache_status
 from tests.conftest import Bucket, payload
-from tests.support.disks import tmpfs
+from tests.support.cachestatus import member
+from tests.support.disks import remount, tmpfs
 from tests.support.edge import edge_settings, metric, start_edge
 from tests.support.faults import pausing
 from tests.support.origin import fetch, origin_settings, start_origin
@@ -84,12 +82,6 @@ async def stampede(
     return await asyncio.gather(*tasks)
 
 
-def member(header: str) -> dict[str, bool | int | str]:
-    [(cache, params)] = parse_cache_status(header)
-    assert cache == "castedge"
-    return params
-
-
 def check(results: list[tuple[int, str, int, str]], body: bytes, leader: dict[str, Any]) -> None:
     """Everyone got the whole body; one request led the fetch, the rest joined it."""
     digest = hashlib.sha256(body).hexdigest()
@@ -97,18 +89,6 @@ def check(results: list[tuple[int, str, int, str]], body: bytes, leader: dict[st
     statuses = [member(cs) for *_, cs in results]
     assert statuses.count(leader) == 1, statuses
     assert statuses.count({**leader, "collapsed": True}) == CLIENTS - 1, statuses
-
-
-def remount(mount: Path, mode: str) -> None:
-    # A fill may hold a file open there a moment longer; the remount waits for it.
-    for _ in range(50):
-        done = subprocess.run(
-            ["mount", "-o", f"remount,{mode}", str(mount)], capture_output=True, check=False
-        )
-        if done.returncode == 0:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"cannot remount {mount} {mode}: {done.stderr!r}")
 
 
 async def solo_gets(admin_url: str, session: aiohttp.ClientSession, service: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,3 +29,16 @@ def tmpfs(mount: Path, size: str) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def remount(mount: Path, mode: str) -> None:
+    """Remount ``mount`` ``ro`` or ``rw``: a disk that fails, or comes back."""
+    # A fill may hold a file open there a moment longer; the remount waits for it.
+    for _ in range(50):
+        done = subprocess.run(
+            ["mount", "-o", f"remount,{mode}", str(mount)], capture_output=True, check=False
+        )
+        if done.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"cannot remount {mount} {mode}: {done.stderr!r}")

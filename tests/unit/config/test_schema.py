@@ -524,3 +524,29 @@ def test_tls_ktls_refuses_anything_else_and_the_admin_listener_has_none() -> Non
     document = full()
     document["admin"]["tls"] = {"cert": "/c.pem", "key": "/k.pem", "ktls": "on"}
     assert error_for(document).key == "admin.tls.ktls"
+
+
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        (
+            {"s3": {"bucket": "media"}, "list_keys": True, "listing_file": "/var/lib/s.json"},
+            "storage.list_keys: expected list_keys: false with listing_file: the node either "
+            "lists the bucket itself or reads the sync daemon's listing, not both",
+        ),
+        (
+            {"dir": "/srv/media", "listing_file": "/var/lib/s.json"},
+            "storage.listing_file: expected no listing_file: only an S3 bucket is listed",
+        ),
+    ],
+)
+def test_a_listing_file_is_for_a_bucket_the_node_does_not_list_itself(
+    storage: object, message: str
+) -> None:
+    error = error_for(varied({"storage": storage}))
+    assert str(error) == f"castedge.yaml: {message}"
+
+
+def test_a_listing_file_is_a_path() -> None:
+    got = settings(varied({"storage": {"s3": {"bucket": "m"}, "listing_file": "/var/s.json"}}))
+    assert got.storage is not None and got.storage.listing_file == Path("/var/s.json")

@@ -91,3 +91,16 @@ def test_keys_added_since_the_listing_are_held_until_the_next() -> None:
     listing.add("podcast/new.mp3")
     listing.replace(["other"], 2.0)
     assert listing.holds("podcast/new.mp3", 2.0) is False
+
+
+def test_a_listing_of_some_folders_knows_nothing_of_keys_outside_them() -> None:
+    listing = KeyListing(max_age=60)
+    listing.replace(["podcast/ep-1.mp3"], 0.0, ("podcast/",))
+    assert listing.holds("podcast/ep-1.mp3", 1.0) is True
+    assert listing.holds("podcast/ep-2.mp3", 1.0) is False
+    assert listing.holds("courses/intro.mp4", 1.0) is None
+    # A state file written before the daemon recorded its folders covers none.
+    listing.replace(["podcast/ep-1.mp3"], 2.0, ())
+    assert listing.holds("podcast/ep-2.mp3", 3.0) is None
+    assert listing.fresh(3.0)
+    assert not listing.fresh(62.5)

@@ -8,13 +8,14 @@ import pytest
 
 from sync.errors import StateFileError
 from sync.plan import Obj
-from sync.state import StateFile, SyncState
+from sync.state import Listing, StateFile, SyncState, read_listing
 
 
 def sample() -> SyncState:
     return SyncState(
         listing={"courses/a.mp4": Obj('"abc"', 123), "courses/b.m3u8": Obj('"d-2"', 9)},
         listed_at=1767225600.5,
+        prefixes=("courses/",),
         changed_at={"courses/a.mp4": 1767225600.0},
         holdings={"eu": {"courses/a.mp4": '"abc"'}, "us": {}},
         revocations_etag='"r1"',
@@ -47,3 +48,14 @@ def test_one_daemon_at_a_time_holds_the_state(tmp_path: Path) -> None:
     again = StateFile(tmp_path / "state.json").lock()
     assert again is not None
     again.close()
+
+
+def test_a_node_reads_the_listing_and_the_folders_it_covers() -> None:
+    assert read_listing(sample().to_json()) == Listing(
+        frozenset({"courses/a.mp4", "courses/b.m3u8"}), 1767225600.5, ("courses/",)
+    )
+
+
+def test_a_state_written_before_folders_were_recorded_covers_none() -> None:
+    text = sample().to_json().replace(',"prefixes":["courses/"]', "")
+    assert read_listing(text).prefixes == ()
