@@ -38,6 +38,7 @@ from .revocations import RevocationFile, RevocationWatcher
 __all__ = [
     "EDGE",
     "FORBIDDEN_BODY",
+    "REGION_HEADER",
     "SETTINGS",
     "EdgeState",
     "admin_part",
@@ -48,6 +49,8 @@ __all__ = [
 
 log = logging.getLogger("castedge.edge")
 
+#: The header naming the edge's region on every media answer (exposed to pages by CORS).
+REGION_HEADER = "X-Castedge-Region"
 #: The one body every refused request gets, whatever the reason (no oracle).
 FORBIDDEN_BODY = "forbidden\n"
 #: How often free space under the cache is sampled for /healthz and /metrics.
@@ -172,18 +175,21 @@ def create_admin_app(media_app: web.Application) -> web.Application:
 async def media(request: web.Request) -> web.StreamResponse:
     """GET/HEAD of a signed path or a public one; everything else gets the uniform 403."""
     state = request.app[EDGE]
-    cors = state.cors.headers(request.headers.get("Origin"))
+    # Every answer names the region, refusals included: which edge said no is the
+    # first question about a failing player, and the locator's redirect does not say.
+    common = {REGION_HEADER: state.settings.region}
+    common.update(state.cors.headers(request.headers.get("Origin")))
     raw = request.rel_url.raw_path
     signed = split_signed(raw)
     if signed is None:
         try:
             key = object_key(raw[1:])
         except BadKey as exc:
-            return _done(request, _bad_request(exc, cors))
+            return _done(request, _bad_request(exc, common))
         if not is_public(key, state.settings.public_prefixes):
             detail = f"no token, and {key!r} is not in a public folder"
-            return _done(request, _refuse(request, NO_TOKEN, detail, None, cors))
-        headers = cors
+            return _done(request, _refuse(request, NO_TOKEN, detail, None, common))
+        headers = common
     else:
         token, rest = signed
         try:
@@ -196,16 +202,16 @@ async def media(request: web.Request) -> web.StreamResponse:
                 revoked=state.revocations.current,
             )
         except TokenRejected as exc:
-            return _done(request, _refuse(request, exc.reason.value, exc.detail, token, cors))
+            return _done(request, _refuse(request, exc.reason.value, exc.detail, token, common))
         try:
             key = object_key(rest)
         except BadKey as exc:
-            return _done(request, _bad_request(exc, cors))
-        headers = {"Cache-Control": state.settings.cache_control, **cors}
+            return _done(request, _bad_request(exc, common))
+        headers = {"Cache-Control": state.settings.cache_control, **common}
     resp = await request.app[DELIVERY].serve(request, key, headers=headers)
     if not resp.prepared:
         # An error answer from the engine: a browser player must be able to read it too.
-        resp.headers.update(cors)
+        resp.headers.update(common)
     return _done(request, resp)
 
 
@@ -233,7 +239,7 @@ async def public_health(request: web.Request) -> web.Response:
 
 
 def _refuse(
-    request: web.Request, reason: str, detail: str, token: str | None, cors: dict[str, str]
+    request: web.Request, reason: str, detail: str, token: str | None, common: dict[str, str]
 ) -> web.Response:
     """The uniform 403: the reason is counted and logged, never told to the client."""
     request.app[EDGE].metrics.rejected(reason)
@@ -243,12 +249,12 @@ def _refuse(
     return web.Response(
         status=403,
         text=FORBIDDEN_BODY,
-        headers={"Cache-Control": "no-store", **cors},
+        headers={"Cache-Control": "no-store", **common},
     )
 
 
-def _bad_request(exc: BadKey, cors: dict[str, str]) -> web.Response:
-    headers = {"Cache-Control": "no-store", **cors}
+def _bad_request(exc: BadKey, common: dict[str, str]) -> web.Response:
+    headers = {"Cache-Control": "no-store", **common}
     return web.Response(status=400, text=f"bad request: {exc.reason}\n", headers=headers)
 
 
