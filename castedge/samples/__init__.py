@@ -90,23 +90,35 @@ def _tools() -> tuple[str, str] | None:
 
 
 def make_samples(dest: Path) -> Samples:
-    """The sample set in ``dest``, made now unless an identical one is already there."""
+    """The sample set in ``dest``, made now unless an identical one is already there.
+
+    Without ffmpeg and ffprobe on PATH, or when they fail, the set is the synthetic
+    one and ``skipped`` says why.
+    """
     dest.mkdir(parents=True, exist_ok=True)
     tools = _tools()
+    if tools is None:
+        return _made(dest, None, f"no ffmpeg on PATH: {_SYNTHETIC}")
+    try:
+        return _made(dest, tools, None)
+    except encode.FFmpegFailed as exc:
+        return _made(dest, None, f"ffmpeg failed ({exc}): {_SYNTHETIC}")
+
+
+#: What the synthetic set lacks, for ``Samples.skipped``.
+_SYNTHETIC = (
+    "the episodes are silent synthetic MP3s, the lesson's HLS segments hold no picture"
+    " (MPEG-TS null packets) and there is no lesson mp4; install ffmpeg (Debian package"
+    " 'ffmpeg') for real media"
+)
+
+
+def _made(dest: Path, tools: tuple[str, str] | None, skipped: str | None) -> Samples:
     recipe: dict[str, object] = {"recipe": RECIPE, "episodes": [list(e) for e in EPISODES]}
     if tools is not None:
         recipe["tools"] = encode.tool_versions(*tools)
-        kind = "media"
-        skipped = None
-    else:
-        kind = "synthetic"
-        skipped = (
-            "no ffmpeg on PATH: the episodes are silent synthetic MP3s, the lesson's HLS"
-            " segments hold no picture (MPEG-TS null packets) and there is no lesson mp4;"
-            " install ffmpeg (Debian package 'ffmpeg') for real media"
-        )
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-    root = dest / f"samples-{kind}-{digest}"
+    root = dest / f"samples-{'media' if tools else 'synthetic'}-{digest}"
     if not (root / _MANIFEST).is_file():
         # A folder without its manifest was damaged by hand: make it again.
         shutil.rmtree(root, ignore_errors=True)

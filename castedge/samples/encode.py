@@ -40,9 +40,12 @@ class FFmpegFailed(RuntimeError):
 
 
 def _run(*args: str) -> str:
-    done = subprocess.run(  # noqa: S603 - a fixed command line, no shell
-        args, capture_output=True, text=True, check=False, timeout=120
-    )
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed command line, no shell
+            args, capture_output=True, text=True, check=False, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FFmpegFailed(f"{args[0]}: {exc}") from exc
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise FFmpegFailed(f"{args[0]} exited {done.returncode}: {tail}")

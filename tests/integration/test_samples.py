@@ -160,3 +160,21 @@ def test_without_ffmpeg_the_segments_are_mpeg_ts_stuffing(tmp_path, monkeypatch)
         s.key.removeprefix(LESSON_DIR) for s in segments
     ]
     assert codecs(probe(samples.path(LESSON_DIR + "captions.vtt"))) == {"subtitle": "webvtt"}
+
+
+def test_a_failing_ffmpeg_leaves_the_synthetic_set_and_says_why(tmp_path, monkeypatch) -> None:
+    # An ffmpeg that cannot encode (a broken install, a missing codec) must not stop
+    # the demo: it gets the synthetic set and the reason.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("ffmpeg", "ffprobe"):
+        script = tools / name
+        script.write_text("#!/bin/sh\necho 'Unknown encoder libmp3lame' >&2\nexit 1\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tools))
+    samples = make_samples(tmp_path / "data")
+    assert samples.skipped is not None
+    assert samples.skipped.startswith("ffmpeg failed (")
+    assert "Unknown encoder libmp3lame" in samples.skipped
+    assert samples.video is None
+    assert all(samples.path(key).read_bytes()[:3] == b"ID3" for key in samples.episodes)
