@@ -33,7 +33,10 @@ def _who() -> str:
 def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str, Settings | None]:
     token = os.environ.get("CASTEDGE_ADMIN_TOKEN", "")
     nodes = list(args.node or [])
-    need_config = not nodes or not token
+    # A file named by --config or $CASTEDGE_CONFIG is read even when --node and the
+    # token are given: its ca_bundle is how an https node's certificate is checked.
+    named = bool(args.config or os.environ.get("CASTEDGE_CONFIG"))
+    need_config = not nodes or not token or named
     settings: Settings | None = None
     if need_config:
         try:
