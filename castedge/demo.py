@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import importlib
 import json
 import os
 import secrets
 import shlex
 import shutil
 import signal
+import socket
 import ssl
 import sys
 import tempfile
@@ -205,24 +205,27 @@ def _write_manifest(path: Path, doc: Mapping[str, Any]) -> None:
 
 
 async def _serve_player(
-    fleet: Fleet, locator_url: str, cities: Mapping[str, str], tls: DemoFiles | None
-) -> str | None:
-    """The player page on a port of its own, when this castedge has it."""
-    try:
-        player = importlib.import_module("castedge.player")
-    except ImportError:
-        return None
+    fleet: Fleet,
+    play_url: str,
+    cities: Mapping[str, str],
+    files: DemoFiles | None,
+    client: ssl.SSLContext | None,
+) -> str:
+    """The player page on a port of its own: it asks the locator as each city's player."""
     from aiohttp import web
 
-    runner = web.AppRunner(player.player_app(locator_url, cities), access_log=None)
+    from castedge.player import player_app
+
+    runner = web.AppRunner(player_app(play_url, cities, ssl_context=client), access_log=None)
     await runner.setup()
     fleet.player = runner
-    site = web.TCPSite(
-        runner, "127.0.0.1", 0, ssl_context=tls.server_context() if tls is not None else None
-    )
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}/"
+    server_ssl = files.server_context() if files is not None else None
+    # Bound here, so the port the page is announced on is the one it holds.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock, ssl_context=server_ssl).start()
+    port = sock.getsockname()[1]
+    return f"{'https' if files is not None else 'http'}://127.0.0.1:{port}/"
 
 
 async def _run(fleet: Fleet, *, tls: bool, kept: bool, manifest_path: Path | None) -> None:
@@ -251,11 +254,11 @@ async def _run(fleet: Fleet, *, tls: bool, kept: bool, manifest_path: Path | Non
     children = await _start_fleet(fleet, layout, keys, files)
     edges = {name: c for name, c in children.items() if name.startswith("edge-")}
     locator = children["locator"]
-    player_url = await _serve_player(fleet, locator.url, media.cities, files)
     city = "Sydney" if "Sydney" in media.cities else next(iter(media.cities))
     lesson = media.lesson[0] if media.lesson is not None else f"{EDGE_PREFIX}none"
     grant, edge_urls = _signed(keys, time.time(), lesson, edges)
     play_url = f"{locator.url}/v/{lesson}?grant={grant}"
+    player_url = await _serve_player(fleet, play_url, media.cities, files, client)
     region = await _ask_locator(locator, media.cities[city], lesson, grant, client)
 
     def service(child: Child) -> Service:
@@ -263,8 +266,7 @@ async def _run(fleet: Fleet, *, tls: bool, kept: bool, manifest_path: Path | Non
 
     s3 = Service("s3", "-", fleet.s3.url, "-", os.getpid())
     services = [s3, *(service(c) for c in children.values())]
-    if player_url is not None:
-        services.append(Service("player", "-", player_url, "-", os.getpid()))
+    services.append(Service("player", "-", player_url, "-", os.getpid()))
     story = Story(
         services=services,
         s3_url=fleet.s3.url,

@@ -35,8 +35,9 @@ PODCAST_PREFIX = "podcast/"
 EDGE_PREFIX = "courses/"
 #: curl on this machine plays the web app's proxy: its X-Forwarded-For is believed.
 LOOPBACK_PROXIES = ["127.0.0.1/32", "::1/128"]
-#: Quick enough that a frozen region is seen in about two seconds.
-HEALTH = {"interval": "1s", "timeout": "1s", "rise": 2, "fall": 2}
+#: Quick enough that a frozen region is seen within about five seconds, patient enough
+#: that a laptop busy starting eleven interpreters does not see regions come and go.
+HEALTH = {"interval": "2s", "timeout": "1500ms", "rise": 2, "fall": 2}
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,10 @@ def commands(story: Story) -> list[tuple[str, list[str]]]:
         ),
         (
             "Downloads so far, by the IAB v2.2 rules",
-            [f"{castedge} stats --since {story.today} {q(str(story.downloads_log))}"],
+            [
+                f"{castedge} stats --since {story.today}"
+                f" --db {q(str(story.data_dir / 'analytics.db'))} {q(str(story.downloads_log))}"
+            ],
         ),
     ]
     return steps
