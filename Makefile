@@ -3,16 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The demo needs only castedge and a local S3 server, not the test toolchain.
+DEMO_STAMP := $(VENV)/.demo-stamp
 
 .PHONY: demo test lint format unit faults bench bench-suite bench-edge bench-locator bench-tls bench-token sysdeps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,test]'
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: $(STAMP)
-	$(BIN)/castedge demo
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+# ARGS for the demo's options: make demo ARGS='--data .demo --tls'
+demo: $(DEMO_STAMP)
+	$(BIN)/castedge demo $(ARGS)
 
 sysdeps:
 	scripts/install-sysdeps.sh test

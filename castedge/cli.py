@@ -93,14 +93,19 @@ def _describe(settings: Settings, role: str) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from castedge.demo import run_demo
+    from pathlib import Path
+
+    from castedge.demo import ChildFailed, run_demo
     from runtime.launch import run_service, setup_logging
 
-    setup_logging("info")
-    return run_service(
-        "demo",
-        run_demo(episodes=args.episodes, size_mb=args.size_mb, port=args.port, tls=args.tls),
-    )
+    setup_logging("warning")
+    data = Path(args.data) if args.data else None
+    manifest = Path(args.manifest).absolute() if args.manifest else None
+    try:
+        return run_service("demo", run_demo(data=data, manifest_path=manifest, tls=args.tls))
+    except ChildFailed as exc:
+        print(f"castedge demo: {exc}", file=sys.stderr)
+        return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,10 +163,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_stats_commands(sub, with_config)
     add_status_commands(sub, with_config)
 
-    p = sub.add_parser("demo", help="run an origin against a local S3 server with sample media")
-    p.add_argument("--episodes", type=int, default=3, help="sample episodes (default 3)")
-    p.add_argument("--size-mb", type=int, default=30, help="episode size in MB (default 30)")
-    p.add_argument("--port", type=int, default=8080, help="origin port (default 8080)")
+    p = sub.add_parser(
+        "demo",
+        help="the eight-region fleet on loopback, with a local S3 server and sample media",
+        description=(
+            "Start a local S3 server with sample media, the origin, an edge per region, the "
+            "sync daemon and the locator, each a castedge process on loopback; print where "
+            "each listens and commands to try; stop them all on Ctrl-C or SIGTERM."
+        ),
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="keep the bucket, caches, settings files and secrets in DIR for the next run "
+        "(default: a temporary directory, removed at the end)",
+    )
+    p.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="write every service's URL and sample signed URLs to FILE as JSON once ready",
+    )
     p.add_argument(
         "--tls",
         action="store_true",

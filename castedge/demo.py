@@ -1,9 +1,12 @@
-"""``castedge demo``: an origin against a local S3 server holding sample episodes.
+"""``castedge demo``: the whole eight-region fleet on loopback, from one command.
 
-With ``--tls`` every listener it starts (the origin's, the admin one, the local S3
-server's) speaks HTTPS, with a certificate for ``localhost`` and ``127.0.0.1`` from a
-certificate authority made for this one run (``demo_certificates``): what an operator
-gets from a real CA, without one.
+moto's S3 server (in this process) holds the sample media; the origin, one edge per
+default region, the sync daemon and the locator are each ``castedge <role> --config
+FILE``, a child process with its own file, ports and cache (``castedge.demo_fleet``).
+Once every one answers its ``/healthz``, the demo prints a table of them and the
+commands to try (``castedge.demo_story``), and runs until Ctrl-C or SIGTERM, which stop
+every child. ``--data DIR`` keeps the bucket, caches, files and secrets for next time;
+by default all of it is in a temporary directory removed at the end.
 """
 
 from __future__ import annotations
@@ -11,294 +14,349 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import hashlib
-import ipaddress
+import json
 import os
 import secrets
 import shlex
 import shutil
+import signal
+import socket
 import ssl
+import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
+from castedge.common import TOKEN_VARIABLE
+from castedge.demo_certs import DemoFiles, certificates_in
+from castedge.demo_configs import (
+    EDGE_PREFIX,
+    Layout,
+    Secrets,
+    edge_document,
+    locator_document,
+    operator_document,
+    origin_document,
+    region_entries,
+    sync_document,
+)
+from castedge.demo_fleet import Child, ChildFailed, stop_all, wait_healthy, write_settings
+from castedge.demo_media import prepare_media, publish_sample, save_bucket, seed_bucket
+from castedge.demo_story import Service, Story, commands, manifest, service_table
 from castedge.locals3 import ACCESS_KEY, SECRET_KEY, LocalS3
-from config import Settings, settings_from_mapping
+from geo import DEFAULT_REGIONS
 
-__all__ = ["DemoCertificates", "demo_certificates", "run_demo", "sample_bytes", "sample_episode"]
+__all__ = ["ChildFailed", "run_demo"]
 
 BUCKET = "media"
-
-# An MPEG-1 Layer III frame header: 128 kbit/s, 44.1 kHz, stereo, no CRC. A frame is
-# 144 × 128000 / 44100 = 417 bytes; its 32 bytes of side information, all zero, say
-# "no audio data", so players play the frame as silence whatever follows.
-_FRAME_HEADER = bytes((0xFF, 0xFB, 0x90, 0x00))
-_FRAME = 417
-_SIDE_INFO = 32
+#: Where ``castedge publish`` in the printed commands puts the new file.
+PUBLISH_PREFIX = EDGE_PREFIX + "demo/"
+#: The grant in the printed play URL: as long as a grant may live (``Signer.max_ttl``).
+GRANT_TTL = 86400.0
 
 
-def sample_bytes(seed: str, size: int) -> bytes:
-    """Deterministic pseudo-random bytes standing in for an episode (incompressible)."""
-    # SHAKE gives any length from one seed, quickly.
-    return hashlib.shake_256(seed.encode()).digest(size)
+@dataclass
+class Fleet:
+    """The running demo's parts, so that whatever was started can be stopped."""
+
+    root: Path
+    s3: LocalS3 | None = None
+    children: list[Child] = field(default_factory=list)
+    player: Any = None
 
 
-def sample_episode(seed: str, size: int) -> bytes:
-    """A valid MP3 of ``size`` bytes: an ID3v2 tag, then silent 128 kbit/s frames.
-
-    Real frame headers let ``castedge stats`` read the bitrate, so the demo's
-    downloads are counted by the one-minute rule; the frames' filler is random, so
-    the file stays as incompressible as a real episode.
-    """
-    title = f"castedge demo: {seed}".encode()
-    frame = b"TIT2" + (len(title) + 1).to_bytes(4, "big") + b"\0\0" + b"\3" + title
-    # The tag's padding makes the frames end exactly at the end of the file.
-    frames = (size - 10 - len(frame)) // _FRAME
-    tag_size = size - 10 - frames * _FRAME
-    # ID3v2.4: the tag's size is "syncsafe", 7 bits a byte.
-    syncsafe = bytes((tag_size >> shift) & 0x7F for shift in (21, 14, 7, 0))
-    tag = b"ID3\4\0\0" + syncsafe + frame + bytes(tag_size - len(frame))
-    body = bytearray(sample_bytes(seed, size))
-    body[: len(tag)] = tag
-    blank = _FRAME_HEADER + bytes(_SIDE_INFO)
-    for at in range(len(tag), size, _FRAME):
-        body[at : at + len(blank)] = blank
-    return bytes(body)
+def _secrets(root: Path) -> Secrets:
+    """The fleet's admin token and signing key: kept in ``secrets.json`` (0600) under root."""
+    path = root / "secrets.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        doc = json.loads(path.read_text())
+        return Secrets(doc["admin_token"], doc["key_id"], doc["signing_key"])
+    made = Secrets(secrets.token_urlsafe(24), "demo", secrets.token_urlsafe(32))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(made.__dict__, f)
+    return made
 
 
-@dataclass(frozen=True)
-class DemoCertificates:
-    """A throwaway CA's certificate, and a server certificate and key it signed (PEM)."""
-
-    ca_pem: bytes
-    cert_pem: bytes
-    key_pem: bytes
-
-
-#: The names the demo's server certificate is good for: what its URLs and a browser use.
-DEMO_NAMES = ("localhost", "127.0.0.1")
-
-#: Long enough that ``check-config``'s 14-day expiry warning never fires on a demo
-#: left running; the files are deleted when it stops anyway.
-DEMO_VALIDITY = datetime.timedelta(days=30)
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The children are not systemd's units, and read only the file they are given.
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "CASTEDGE_CONFIG"):
+        env.pop(name, None)
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+    return env
 
 
-def demo_certificates(now: datetime.datetime) -> DemoCertificates:
-    """A new CA and a certificate it signed for ``DEMO_NAMES``, valid from ``now``.
+async def _start_fleet(
+    fleet: Fleet, layout: Layout, keys: Secrets, tls: DemoFiles | None
+) -> dict[str, Child]:
+    """Start every service in the order each needs the last's URLs; wait for their health."""
+    env = _child_env()
+    client = ssl.create_default_context(cafile=str(tls.ca)) if tls is not None else None
 
-    The CA's key signs once and is dropped, never written: nothing else can ever be
-    signed by the CA the demo asks you to trust. ECDSA P-256 keys are quick to make
-    and every TLS client of the last decade accepts them.
-    """
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "castedge demo CA")])
-    # A minute's slack: OpenSSL refuses a certificate whose notBefore is in the future.
-    since, until = now - datetime.timedelta(minutes=1), now + DEMO_VALIDITY
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(since)
-        .not_valid_after(until)
-        # path_length=0: it can sign server certificates, not other CAs.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    names = [_alt_name(name) for name in DEMO_NAMES]
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEMO_NAMES[0])]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(since)
-        .not_valid_after(until)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(server_key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+    def child(name: str, role: str, document: Mapping[str, Any], region: str = "-") -> Child:
+        made = Child(name, role, layout.config(name), layout.log(name), region=region)
+        made.write_config(document)
+        fleet.children.append(made)
+        return made
+
+    origin = child("origin", "origin", origin_document(layout, keys))
+    edges = {
+        region.name: child(
+            f"edge-{region.name}", "edge", edge_document(layout, keys, region.name), region.name
         )
-        .sign(ca_key, hashes.SHA256())
+        for region in DEFAULT_REGIONS
+    }
+    # Nine interpreters import at once: start them together, wait for them together.
+    for started in [origin, *edges.values()]:
+        await started.launch(env)
+    await asyncio.gather(*(c.listening() for c in [origin, *edges.values()]))
+    regions = region_entries({n: (e.urls["edge"], e.admin_url) for n, e in edges.items()}, keys)
+    sync = child("sync", "sync", sync_document(layout, keys, regions))
+    sync.expects = ("admin",)
+    await sync.launch(env)
+    await sync.listening()
+    holdings = sync.admin_url + "/admin/sync/holdings"
+    locator = child("locator", "locator", locator_document(layout, keys, regions, holdings))
+    await locator.launch(env)
+    await locator.listening()
+    await wait_healthy(fleet.children, client)
+    admin_port = int(sync.admin_url.rsplit(":", 1)[1])
+    operator = operator_document(layout, keys, regions, admin_port, holdings)
+    write_settings(layout.root / "castedge.yaml", operator)
+    return {"origin": origin, "sync": sync, "locator": locator} | {
+        f"edge-{name}": edge for name, edge in edges.items()
+    }
+
+
+async def _ask_locator(
+    locator: Child, address: str, path: str, grant: str, client: ssl.SSLContext | None
+) -> str:
+    """The region the running locator sends a player at ``address`` to, for ``path``."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(ssl=client if client is not None else False)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.get(
+            f"{locator.url}/api/v1/locate",
+            params={"path": path, "grant": grant},
+            headers={"X-Forwarded-For": address},
+        ) as response,
+    ):
+        body = await response.json()
+    return str(body.get("region") or "S3")
+
+
+def _signed(
+    keys: Secrets, now: float, lesson: str, edges: Mapping[str, Child]
+) -> tuple[str, dict[str, str]]:
+    """A grant for the lesson's folder, and a URL for its playlist signed at each edge."""
+    from signer import Purpose, Signer
+
+    folder = lesson.rsplit("/", 1)[0] + "/"
+    grant = Signer({keys.key_id: keys.signing_key}, keys.key_id, purpose=Purpose.GRANT).mint(
+        folder, now=now, ttl=GRANT_TTL, subject="demo"
     )
-    pem = serialization.Encoding.PEM
-    return DemoCertificates(
-        ca_pem=ca.public_bytes(pem),
-        cert_pem=server.public_bytes(pem),
-        key_pem=server_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+    urls = Signer({keys.key_id: keys.signing_key}, keys.key_id)
+    signed = {
+        name.removeprefix("edge-"): urls.url(lesson, now=now, base=edge.url, scope=folder)
+        for name, edge in edges.items()
+    }
+    return grant, signed
+
+
+def _castedge_command() -> str:
+    """``castedge`` when the shell finds this very one by that name, else its full path."""
+    ours = Path(sys.executable).with_name("castedge")
+    found = shutil.which("castedge")
+    if found is not None and Path(found).resolve() == ours.resolve():
+        return "castedge"
+    return shlex.quote(str(ours))
+
+
+def _print_story(story: Story) -> None:
+    lines = [
+        "",
+        f"castedge demo: {len(story.services)} services on loopback; files in {story.data_dir}"
+        + (" (kept: --data)" if story.kept else " (removed when it stops)"),
+    ]
+    if story.ca is not None:
+        lines.append(f"HTTPS everywhere, from a CA made for the demo: trust {story.ca}")
+    if story.skipped:
+        lines.append(f"samples: {story.skipped}")
+    lines += ["", service_table(story.services), "", "Try (each block pasted as it is):"]
+    for what, pasted in commands(story):
+        lines += ["", f"# {what}", *pasted]
+    if story.player_url is not None:
+        lines += ["", f"# Watch the lesson in a browser, from any city: {story.player_url}"]
+    lines += ["", "Ctrl-C stops every service."]
+    print("\n".join(lines), flush=True)
+
+
+def _write_manifest(path: Path, doc: Mapping[str, Any]) -> None:
+    """Write it whole or not at all: a script polling for the file never reads half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+async def _serve_player(
+    fleet: Fleet,
+    play_url: str,
+    cities: Mapping[str, str],
+    files: DemoFiles | None,
+    client: ssl.SSLContext | None,
+) -> str:
+    """The player page on a port of its own: it asks the locator as each city's player."""
+    from aiohttp import web
+
+    from castedge.player import player_app
+
+    runner = web.AppRunner(player_app(play_url, cities, ssl_context=client), access_log=None)
+    await runner.setup()
+    fleet.player = runner
+    server_ssl = files.server_context() if files is not None else None
+    # Bound here, so the port the page is announced on is the one it holds.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock, ssl_context=server_ssl).start()
+    port = sock.getsockname()[1]
+    return f"{'https' if files is not None else 'http'}://127.0.0.1:{port}/"
+
+
+async def _run(fleet: Fleet, *, tls: bool, kept: bool, manifest_path: Path | None) -> None:
+    """Bring the fleet up, say what is where, and run until cancelled."""
+    root = fleet.root
+    loop = asyncio.get_running_loop()
+    now = datetime.datetime.now(datetime.UTC)
+    files = certificates_in(root / "tls", now) if tls else None
+    media = await loop.run_in_executor(None, prepare_media, root)
+    fleet.s3 = LocalS3(
+        ssl_context=files.server_context() if files else None,
+        ca_bundle=str(files.ca) if files else None,
+    ).start()
+    mirror = root / "bucket" if kept else None
+    seeded = await loop.run_in_executor(None, seed_bucket, fleet.s3.client(), BUCKET, media, mirror)
+    publish_file = publish_sample(root, media)
+    layout = Layout(
+        root,
+        BUCKET,
+        fleet.s3.url,
+        media.database,
+        (files.ca, files.cert, files.key) if files else None,
     )
+    keys = _secrets(root)
+    client = ssl.create_default_context(cafile=str(files.ca)) if files is not None else None
+    children = await _start_fleet(fleet, layout, keys, files)
+    edges = {name: c for name, c in children.items() if name.startswith("edge-")}
+    locator = children["locator"]
+    city = "Sydney" if "Sydney" in media.cities else next(iter(media.cities))
+    lesson = media.lesson[0] if media.lesson is not None else f"{EDGE_PREFIX}none"
+    grant, edge_urls = _signed(keys, time.time(), lesson, edges)
+    play_url = f"{locator.url}/v/{lesson}?grant={grant}"
+    player_url = await _serve_player(fleet, play_url, media.cities, files, client)
+    region = await _ask_locator(locator, media.cities[city], lesson, grant, client)
 
+    def service(child: Child) -> Service:
+        return Service(child.name, child.region, child.url, child.admin_url, child.pid)
 
-def _alt_name(name: str) -> x509.GeneralName:
-    # A URL naming an address is matched against an iPAddress entry, never a DNS name:
-    # https://www.rfc-editor.org/rfc/rfc2818#section-3.1
-    try:
-        return x509.IPAddress(ipaddress.ip_address(name))
-    except ValueError:
-        return x509.DNSName(name)
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    # A CA signs certificates; an ECDSA server key signs handshakes.
-    return x509.KeyUsage(
-        digital_signature=not cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
+    s3 = Service("s3", "-", fleet.s3.url, "-", os.getpid())
+    services = [s3, *(service(c) for c in children.values())]
+    services.append(Service("player", "-", player_url, "-", os.getpid()))
+    story = Story(
+        services=services,
+        s3_url=fleet.s3.url,
+        bucket=BUCKET,
+        edges={name.removeprefix("edge-"): service(c) for name, c in edges.items()},
+        origin=service(children["origin"]),
+        locator=service(locator),
+        sync=service(children["sync"]),
+        player_url=player_url,
+        token_variable=TOKEN_VARIABLE,
+        token=keys.admin_token,
+        operator_file=root / "castedge.yaml",
+        episodes=[(key, seeded.sha256(key)) for key in media.episodes if key in seeded.files],
+        lesson=(lesson, media.lesson[1] or "") if media.lesson is not None else None,
+        cities=media.cities,
+        city=city,
+        play_url=play_url,
+        play_region=region,
+        grant=grant,
+        edge_urls=edge_urls,
+        castedge=_castedge_command(),
+        publish_file=publish_file,
+        publish_prefix=PUBLISH_PREFIX,
+        downloads_log=layout.log("downloads"),
+        today=now.date().isoformat(),
+        ca=files.ca if files is not None else None,
+        data_dir=root,
+        kept=kept,
+        skipped=media.skipped,
     )
-
-
-class DemoFiles(NamedTuple):
-    """Where the demo's CA certificate, server certificate and key were written."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        """A TLS server context serving the certificate (the local S3 server's)."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-
-def _write_certificates(workdir: Path, certs: DemoCertificates) -> DemoFiles:
-    """Write the CA certificate, the server certificate and its key (0600) into ``workdir``."""
-    files = DemoFiles(workdir / "ca.pem", workdir / "cert.pem", workdir / "key.pem")
-    files.ca.write_bytes(certs.ca_pem)
-    files.cert.write_bytes(certs.cert_pem)
-    # Created 0600, never widened: a key briefly readable by all is a leaked key.
-    fd = os.open(files.key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(certs.key_pem)
-    return files
-
-
-def _upload_samples(s3: LocalS3, episodes: int, size: int) -> list[tuple[str, str]]:
-    client = s3.client()
-    client.create_bucket(Bucket=BUCKET)
-    keys = []
-    for n in range(1, episodes + 1):
-        key = f"podcast/episode-{n:03d}.mp3"
-        body = sample_episode(key, size)
-        client.put_object(Bucket=BUCKET, Key=key, Body=body, ContentType="audio/mpeg")
-        keys.append((key, hashlib.sha256(body).hexdigest()))
-    return keys
+    _print_story(story)
+    if manifest_path is not None:
+        _write_manifest(manifest_path, manifest(story))
+    await asyncio.Event().wait()
 
 
 async def run_demo(
-    *, episodes: int = 3, size_mb: int = 30, port: int = 8080, tls: bool = False
+    *, data: Path | None = None, manifest_path: Path | None = None, tls: bool = False
 ) -> None:
-    """Start everything, print what to try, run until Ctrl-C, then remove it all.
+    """Run the fleet until SIGINT or SIGTERM, then stop every child and leave nothing behind.
 
-    ``tls``: every listener it starts (the origin's, the admin one, the local S3
-    server's) speaks HTTPS, with a certificate from a CA made for the run, written
-    into the working directory beside the cache; the origin trusts that CA for S3.
+    ``data`` keeps the bucket, caches, settings files and secrets there for the next
+    run; without it they live in a temporary directory removed at the end.
+    ``manifest_path`` gets every URL as JSON once the fleet is healthy, and is removed
+    when the demo stops, so a script never reads one of a fleet that is gone.
     """
-    from runtime.worker import run_worker
-
     # boto3 needs some credentials; the local server accepts any.
     os.environ.setdefault("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    workdir = Path(tempfile.mkdtemp(prefix="castedge-demo-"))
-    s3: LocalS3 | None = None
+    kept = data is not None
+    fleet = Fleet(_data_dir(data))
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, main.cancel)
     try:
-        now = datetime.datetime.now(datetime.UTC)
-        files = _write_certificates(workdir, demo_certificates(now)) if tls else None
-        s3 = LocalS3(
-            ssl_context=files.server_context() if files else None,
-            ca_bundle=str(files.ca) if files else None,
-        ).start()
-        loop = asyncio.get_running_loop()
-        keys = await loop.run_in_executor(None, _upload_samples, s3, episodes, size_mb * 10**6)
-        token = secrets.token_urlsafe(24)
-        admin_port = port + 10
-        s3_section: dict[str, object] = {"bucket": BUCKET, "endpoint_url": s3.url}
-        origin: dict[str, object] = {"listen": f"127.0.0.1:{port}"}
-        admin: dict[str, object] = {"listen": f"127.0.0.1:{admin_port}", "token": token}
-        scheme, curl, ca_line = "http", "curl", ""
-        if files is not None:
-            s3_section["ca_bundle"] = str(files.ca)
-            origin["tls"] = admin["tls"] = {"cert": str(files.cert), "key": str(files.key)}
-            scheme, curl = "https", f"curl --cacert {shlex.quote(str(files.ca))}"
-            ca_line = (
-                f"HTTPS with a certificate for {' and '.join(DEMO_NAMES)} from a CA made for"
-                f" this run: trust {files.ca} (curl --cacert) to check it.\n"
-            )
-        settings = settings_from_mapping(
-            {
-                "storage": {"s3": s3_section},
-                "cache": {"dir": str(workdir / "cache"), "max_size": "2GB"},
-                "origin": origin,
-                "admin": admin,
-                "analytics": {"log": str(workdir / "downloads.log")},
-            },
-            source="<demo>",
-        )
-        today = now.date().isoformat()
-        base = f"{scheme}://127.0.0.1:{port}"
-        admin_url = f"{scheme}://127.0.0.1:{admin_port}"
-        first = keys[0][0]
-        print(
-            f"\ncastedge demo: S3-compatible server at {s3.url} (bucket {BUCKET!r}),"
-            f" cache in {workdir}\n"
-            + ca_line
-            + "\nEpisodes (sha256 of each, to check what you download):\n"
-            + "".join(f"  {base}/{key}  {digest}\n" for key, digest in keys)
-            + "\nTry:\n"
-            f"  {curl} -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' {base}/{first}"
-            "     # a miss, then a hit\n"
-            f"  {curl} -s -r 0-1 -D - -o /dev/null {base}/{first}     # Apple Podcasts' probe\n"
-            f"  {curl} -sI {base}/{first}                             # what AntennaPod asks\n"
-            f"  {curl} -s {admin_url}/healthz; {curl} -s {admin_url}/metrics | grep castedge_\n"
-            f"  {curl} -X DELETE -H 'Authorization: Bearer {token}'"
-            f" {admin_url}/admin/cache/{first}\n"
-            f"  castedge stats --since {today} {workdir / 'downloads.log'}"
-            "   # downloads, IAB v2.2\n"
-            f"  {curl} -s -H 'Authorization: Bearer {token}'"
-            f" '{admin_url}/admin/stats?since={today}'\n"
-            "\nCtrl-C stops everything, prints today's downloads per episode, and removes "
-            "the temporary files.\n",
-            flush=True,
-        )
-        await run_worker(settings, ("origin",), admin=True)
-        print(_downloads(settings, workdir, today), flush=True)
+        await _run(fleet, tls=tls, kept=kept, manifest_path=manifest_path)
+    except asyncio.CancelledError:
+        pass
     finally:
-        if s3 is not None:
-            s3.stop()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(workdir)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await _stop(fleet, kept=kept, manifest_path=manifest_path)
 
 
-def _downloads(settings: Settings, workdir: Path, today: str) -> str:
-    """Today's downloads per episode, as ``castedge stats`` prints them."""
-    from analytics import AnalyticsError, Period, to_table
-    from analytics.stats import Query, Stats, default_logs
+def _data_dir(data: Path | None) -> Path:
+    if data is None:
+        return Path(tempfile.mkdtemp(prefix="castedge-demo-"))
+    data.mkdir(parents=True, exist_ok=True)
+    return data.resolve()
 
-    try:
-        with Stats(settings, workdir / "analytics.db") as stats:
-            stats.ingest(default_logs(settings))
-            period = Period.parse(today, today, now=0)
-            return "\n" + to_table(stats.report(Query(period)))
-    except AnalyticsError as exc:
-        return f"castedge demo: cannot count the downloads: {exc}"
+
+async def _stop(fleet: Fleet, *, kept: bool, manifest_path: Path | None) -> None:
+    if manifest_path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(manifest_path)
+    await stop_all(fleet.children)
+    if fleet.player is not None:
+        await fleet.player.cleanup()
+    loop = asyncio.get_running_loop()
+    if fleet.s3 is not None:
+        if kept:
+            try:
+                await loop.run_in_executor(
+                    None, save_bucket, fleet.s3.client(), BUCKET, fleet.root / "bucket"
+                )
+            except Exception as exc:  # noqa: BLE001 - said, and the rest still stops
+                print(f"castedge demo: cannot keep the bucket: {exc}", file=sys.stderr)
+        fleet.s3.stop()
+    if not kept:
+        shutil.rmtree(fleet.root, ignore_errors=True)
+    print("castedge demo: every service stopped", flush=True)

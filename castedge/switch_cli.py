@@ -39,8 +39,11 @@ def _nodes_and_token(args: argparse.Namespace) -> tuple[list[str], str, str, Set
         raise ValueError(
             f"cannot read --token-file {args.token_file}: {exc.strerror or exc}"
         ) from None
+    # A file named by --config or $CASTEDGE_CONFIG is read even when --node and the
+    # token are given: its ca_bundle is how an https node's certificate is checked.
+    named = bool(args.config or os.environ.get("CASTEDGE_CONFIG"))
     settings: Settings | None = None
-    if not nodes or token is None:
+    if not nodes or token is None or named:
         try:
             settings = load_settings(config_path_from(args.config, os.environ))
         except ConfigError:

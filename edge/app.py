@@ -41,6 +41,7 @@ from .revocations import RevocationFile, RevocationWatcher
 __all__ = [
     "EDGE",
     "FORBIDDEN_BODY",
+    "REGION_HEADER",
     "SETTINGS",
     "EdgeState",
     "admin_part",
@@ -51,6 +52,8 @@ __all__ = [
 
 log = logging.getLogger("castedge.edge")
 
+#: The header naming the edge's region on every media answer (exposed to pages by CORS).
+REGION_HEADER = "X-Castedge-Region"
 #: The one body every refused request gets, whatever the reason (no oracle).
 FORBIDDEN_BODY = "forbidden\n"
 #: How often free space under the cache is sampled for /healthz and /metrics.
@@ -236,19 +239,22 @@ def media_headers(state: EdgeState, signed: bool, cors: dict[str, str]) -> dict[
 async def media(request: web.Request) -> web.StreamResponse:
     """GET/HEAD of a signed path or a public one; everything else gets the uniform 403."""
     state = request.app[EDGE]
-    cors = state.cors.headers(request.headers.get("Origin"))
+    # Every answer names the region, refusals included: which edge said no is the
+    # first question about a failing player, and the locator's redirect does not say.
+    common = {REGION_HEADER: state.settings.region}
+    common.update(state.cors.headers(request.headers.get("Origin")))
     admitted = admit(state, request.rel_url.raw_path, state.client_of(request))
     if isinstance(admitted, Refused):
         if admitted.bad is not None:
-            return _done(request, _bad_request(admitted.bad, cors))
-        refusal = _refuse(request, admitted.reason, admitted.detail, admitted.token, cors)
+            return _done(request, _bad_request(admitted.bad, common))
+        refusal = _refuse(request, admitted.reason, admitted.detail, admitted.token, common)
         return _done(request, refusal)
     key, signed = admitted
-    headers = media_headers(state, signed, cors)
+    headers = media_headers(state, signed, common)
     resp = await request.app[DELIVERY].serve(request, key, headers=headers)
     if not resp.prepared:
         # An error answer from the engine: a browser player must be able to read it too.
-        resp.headers.update(cors)
+        resp.headers.update(common)
     return _done(request, resp)
 
 
@@ -271,8 +277,9 @@ class EdgeHits:
         if isinstance(admitted, Refused):
             return None
         key, signed = admitted
-        cors = state.cors.headers(request.headers.get("Origin"))
-        return FastHit(key, media_headers(state, signed, cors))
+        common = {REGION_HEADER: state.settings.region}
+        common.update(state.cors.headers(request.headers.get("Origin")))
+        return FastHit(key, media_headers(state, signed, common))
 
     def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
         self._state.metrics.request_done(answer.status, sent)
@@ -303,7 +310,7 @@ async def public_health(request: web.Request) -> web.Response:
 
 
 def _refuse(
-    request: web.Request, reason: str, detail: str, token: str | None, cors: dict[str, str]
+    request: web.Request, reason: str, detail: str, token: str | None, common: dict[str, str]
 ) -> web.Response:
     """The uniform 403: the reason is counted and logged, never told to the client."""
     request.app[EDGE].metrics.rejected(reason)
@@ -314,12 +321,12 @@ def _refuse(
     return web.Response(
         status=403,
         text=FORBIDDEN_BODY,
-        headers={"Cache-Control": "no-store", **cors},
+        headers={"Cache-Control": "no-store", **common},
     )
 
 
-def _bad_request(exc: BadKey, cors: dict[str, str]) -> web.Response:
-    headers = {"Cache-Control": "no-store", **cors}
+def _bad_request(exc: BadKey, common: dict[str, str]) -> web.Response:
+    headers = {"Cache-Control": "no-store", **common}
     return web.Response(status=400, text=f"bad request: {exc.reason}\n", headers=headers)
 
 

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Mapping
 
 __all__ = ["ALLOWED_METHODS", "EXPOSED_HEADERS", "CorsPolicy"]
 
-#: A player reading a range must see how long the object is and where the bytes lie;
-#: these are not among the CORS-safelisted response headers, so they are exposed.
+#: A player reading a range must see how long the object is and where the bytes lie,
+#: and a page showing where it plays from reads the region; these are not among the
+#: CORS-safelisted response headers, so they are exposed.
 #: https://fetch.spec.whatwg.org/#cors-safelisted-response-header-name
-EXPOSED_HEADERS = "Content-Range, Content-Length, Accept-Ranges"
+EXPOSED_HEADERS = "Content-Range, Content-Length, Accept-Ranges, X-Castedge-Region"
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
 #: Request headers a player may send beyond the safelisted ones: ranges (a Range with
 #: several ranges, or a suffix, is not safelisted) and conditionals.

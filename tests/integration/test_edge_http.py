@@ -86,8 +86,16 @@ async def test_responses_expose_what_a_player_needs_to_the_course_site(edge, ses
     assert status == 206
     assert headers["Access-Control-Allow-Origin"] == PAGE_ORIGIN
     exposed = {h.strip() for h in headers["Access-Control-Expose-Headers"].split(",")}
-    assert exposed == {"Content-Range", "Content-Length", "Accept-Ranges"}
+    assert exposed == {"Content-Range", "Content-Length", "Accept-Ranges", "X-Castedge-Region"}
     assert headers["Vary"] == "Origin"
+
+
+async def test_every_answer_names_the_region_that_gave_it(edge, session) -> None:
+    # A page shows where its video came from; an operator, which edge refused.
+    for url in (edge.url(LESSON), edge.url(LESSON)[:-1] + "x", edge.public("courses/no-token")):
+        status, headers, _ = await fetch(session, url, headers={"Origin": PAGE_ORIGIN})
+        assert headers["X-Castedge-Region"] == REGION, (url, status)
+    assert headers["Access-Control-Allow-Origin"] == PAGE_ORIGIN
 
 
 async def test_other_origins_get_no_cors_grant(edge, session) -> None:
