@@ -57,6 +57,8 @@ TARGET_HLS = 0.8  # nginx's CPU per segment / castedge's
 TARGET_LARGE = 0.95  # nginx's CPU per GB / castedge's
 TARGET_IDLE_MIB = 9.8  # RSS per 1,000 idle keep-alive connections, at most
 
+SCENARIOS = ("probes", "hls", "large", "idle")
+
 PROBE_SCRIPT = 'wrk.headers["Range"] = "bytes=0-1"\n' + harness.WRK_DONE
 
 
@@ -189,6 +191,7 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
         "command": " ".join(["benchmarks/hitpath.py", *sys.argv[1:]]),
         "uptime_before": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "runs": [],
+        "scenarios": args.only,
     }
     nginx = harness.start_nginx(
         workdir, media, server_cpu, servers, types=TYPES, access_log=workdir / "nginx.access.log"
@@ -221,13 +224,13 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     edges = [s for n, s in castedge.items() if n.startswith("edge")]
     for rnd in range(args.repeat):
         log(f"round {rnd + 1} of {args.repeat}, load {harness.loadavg()}")
-        for server in (nginx, *origins):
+        for server in (nginx, *origins) if "probes" in args.only else ():
             url = f"{server.url}/{EPISODES[0]}"
             doc["runs"].append(
                 {"scenario": "probes", "round": rnd}
                 | one_run("probes", server, url, probe, 64, args, client_cpu)
             )
-        for server in (nginx, *edges):
+        for server in (nginx, *edges) if "hls" in args.only else ():
             if server is nginx:
                 script = hls_plain
             else:
@@ -240,13 +243,13 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
                 {"scenario": "hls", "round": rnd}
                 | one_run("hls", server, root, script, 32, args, client_cpu)
             )
-        for server in (nginx, *origins):
+        for server in (nginx, *origins) if "large" in args.only else ():
             doc["runs"].append(
                 {"scenario": "large", "round": rnd}
                 | one_run("large", server, server.url, large, 16, args, client_cpu)
             )
     doc["idle"] = {}
-    for server in (nginx, *origins):
+    for server in (nginx, *origins) if "idle" in args.only else ():
         log(f"{args.idle} idle keep-alive connections on {server.name}")
         doc["idle"][server.name] = idle_rss(server, EPISODES[0], args.idle)
         log(f"  {doc['idle'][server.name]}")
@@ -294,32 +297,39 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
             )
         )
 
-    n = median("probes", "nginx", "req_per_cpu_s")
-    f = median("probes", fast, "req_per_cpu_s")
-    a = median("probes", slow, "req_per_cpu_s")
-    row("`bytes=0-1` probes, 64 conns: probes per server CPU-s", n, f, a, f / n, a / n,
-        f"≥ {TARGET_PROBES} × nginx", f / n >= TARGET_PROBES, "{:,.0f}")  # fmt: skip
-    n, f, a = (median("probes", s, "req_per_s") for s in ("nginx", fast, slow))
-    row("— req/s", n, f, a, f / n, a / n, "", None, "{:,.0f}")
-    n = median("hls", "nginx", "us_per_req")
-    f = median("hls", edge_fast, "us_per_req")
-    a = median("hls", edge_slow, "us_per_req")
-    row("1 MB HLS segments, signed (edge), 32 conns: server CPU µs per request", n, f, a,
-        n / f, n / a, f"nginx/castedge ≥ {TARGET_HLS}", n / f >= TARGET_HLS, "{:.1f}")  # fmt: skip
-    n, f, a = (median("hls", s, "req_per_s") for s in ("nginx", edge_fast, edge_slow))
-    row("— req/s", n, f, a, f / n, a / n, "", None, "{:,.0f}")
-    n = median("large", "nginx", "cpu_s_per_gb")
-    f = median("large", fast, "cpu_s_per_gb")
-    a = median("large", slow, "cpu_s_per_gb")
-    row("50 MB files, 16 conns: server CPU-s per GB", n, f, a, n / f, n / a,
-        f"nginx/castedge ≥ {TARGET_LARGE}", n / f >= TARGET_LARGE, "{:.3f}")  # fmt: skip
-    n, f, a = (median("large", s, "bytes") / median("large", s, "duration_s") / 1e9
-               for s in ("nginx", fast, slow))  # fmt: skip
-    row("— GB/s", n, f, a, f / n, a / n, "", None, "{:.2f}")
-    idle = doc["idle"]
-    n, f, a = (idle[s]["per_1000_mib"] for s in ("nginx", fast, slow))
-    row("RSS per 1,000 idle keep-alive connections (MiB, 2,000 open)", n, f, a, f / n if n else 0,
-        a / n if n else 0, f"≤ {TARGET_IDLE_MIB} MiB", f <= TARGET_IDLE_MIB, "{:.2f}")  # fmt: skip
+    ran = doc.get("scenarios", list(SCENARIOS))
+    if "probes" in ran:
+        n = median("probes", "nginx", "req_per_cpu_s")
+        f = median("probes", fast, "req_per_cpu_s")
+        a = median("probes", slow, "req_per_cpu_s")
+        row("`bytes=0-1` probes, 64 conns: probes per server CPU-s", n, f, a, f / n, a / n,
+            f"≥ {TARGET_PROBES} × nginx", f / n >= TARGET_PROBES, "{:,.0f}")  # fmt: skip
+        n, f, a = (median("probes", s, "req_per_s") for s in ("nginx", fast, slow))
+        row("— req/s", n, f, a, f / n, a / n, "", None, "{:,.0f}")
+    if "hls" in ran:
+        n = median("hls", "nginx", "us_per_req")
+        f = median("hls", edge_fast, "us_per_req")
+        a = median("hls", edge_slow, "us_per_req")
+        row("1 MB HLS segments, signed (edge), 32 conns: server CPU µs per request", n, f, a,
+            n / f, n / a, f"nginx/castedge ≥ {TARGET_HLS}", n / f >= TARGET_HLS,
+            "{:.1f}")  # fmt: skip
+        n, f, a = (median("hls", s, "req_per_s") for s in ("nginx", edge_fast, edge_slow))
+        row("— req/s", n, f, a, f / n, a / n, "", None, "{:,.0f}")
+    if "large" in ran:
+        n = median("large", "nginx", "cpu_s_per_gb")
+        f = median("large", fast, "cpu_s_per_gb")
+        a = median("large", slow, "cpu_s_per_gb")
+        row("50 MB files, 16 conns: server CPU-s per GB", n, f, a, n / f, n / a,
+            f"nginx/castedge ≥ {TARGET_LARGE}", n / f >= TARGET_LARGE, "{:.3f}")  # fmt: skip
+        n, f, a = (median("large", s, "bytes") / median("large", s, "duration_s") / 1e9
+                   for s in ("nginx", fast, slow))  # fmt: skip
+        row("— GB/s", n, f, a, f / n, a / n, "", None, "{:.2f}")
+    if "idle" in ran:
+        idle = doc["idle"]
+        n, f, a = (idle[s]["per_1000_mib"] for s in ("nginx", fast, slow))
+        row("RSS per 1,000 idle keep-alive connections (MiB, 2,000 open)", n, f, a,
+            f / n if n else 0, a / n if n else 0, f"≤ {TARGET_IDLE_MIB} MiB",
+            f <= TARGET_IDLE_MIB, "{:.2f}")  # fmt: skip
     lines.append("")
     lines.append("Medians of the rounds; every run, with the load at its start:")
     for r in doc["runs"]:
@@ -339,8 +349,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="rounds of every scenario (default 3)")
     p.add_argument("--idle", type=int, default=2000, help="idle connections (default 2000)")
     p.add_argument("--no-pin", action="store_true", help="do not pin servers and wrk to cores")
+    p.add_argument(
+        "--only",
+        type=lambda v: [s for s in v.split(",") if s],
+        default=list(SCENARIOS),
+        metavar="LIST",
+        help=f"run only these scenarios, comma-separated (default: {','.join(SCENARIOS)})",
+    )
     p.add_argument("--json", type=Path, help="write the raw numbers to this file")
     args = p.parse_args(argv)
+    unknown = sorted(set(args.only) - set(SCENARIOS))
+    if unknown or not args.only:
+        p.error(f"--only: {', '.join(unknown) or 'nothing'} is not one of {', '.join(SCENARIOS)}")
     harness.bound(args, duration=(1, 120), repeat=(1, 10), idle=(10, 20000))
     return args
 

@@ -62,47 +62,135 @@ class BodyCutShort(Exception):
         self.expected = expected
 
 
-async def _wait_writable(loop: asyncio.AbstractEventLoop, fd: int, seconds: float) -> bool:
-    """Wait until ``fd`` can take more bytes; False when ``seconds`` pass first."""
-    fut: asyncio.Future[bool] = loop.create_future()
+class _Pump:
+    """Sends a file's bytes on a socket from the loop's writer callback, as the socket takes them.
 
-    def settle(writable: bool) -> None:
-        if not fut.done():
-            fut.set_result(writable)
-
-    loop.add_writer(fd, settle, True)
-    timer = loop.call_later(seconds, settle, False)
-    try:
-        return await fut
-    finally:
-        timer.cancel()
-        loop.remove_writer(fd)
-
-
-async def _wait_for_room(
-    loop: asyncio.AbstractEventLoop,
-    transport: asyncio.Transport,
-    watch: socket.socket,
-    deadline: Deadline,
-    moved: float,
-) -> float:
-    """Wait until the socket can take more bytes; return when the client last made progress.
-
-    ``moved`` is when it last did. While the socket stays full, what the client's TCP
-    acknowledged is looked at a few times a send_timeout: one reading too slowly for
-    the kernel to wake the writer is still reading. When the deadline runs out first,
-    the connection is cut and DeadlineExpired raised.
+    nginx's way: once the kernel's send buffer is full, each time the socket turns
+    writable one ``sendfile`` is made from the callback itself, with no future, task
+    step or new registration per wake-up; the writer stays registered until the bytes
+    allowed so far (``limit``) are sent or something ends the sending. One timer looks a
+    few times a ``send_timeout`` at whether the client took bytes since the last look:
+    the bytes sent count, and, when none were, what its TCP acknowledged (``Progress``).
     """
-    progress = Progress(transport, watch)
-    while True:
-        wait, timeout = deadline.wait(loop.time(), moved)
+
+    __slots__ = (
+        "_deadline", "_done", "_file_fd", "_loop", "_moved", "_offset", "_on_sent",
+        "_progress", "_seen", "_sock_fd", "_timer", "_transport", "_watch", "limit", "sent",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        transport: asyncio.Transport,
+        watch: socket.socket,
+        file_fd: int,
+        offset: int,
+        deadline: Deadline,
+        on_sent: Callable[[int], None] | None,
+    ) -> None:
+        self._loop = loop
+        self._transport = transport
+        self._watch = watch
+        self._sock_fd = transport.get_extra_info("socket").fileno()
+        self._file_fd = file_fd
+        self._offset = offset
+        self._deadline = deadline
+        self._on_sent = on_sent
+        self._done: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._progress: Progress | None = None
+        self._moved = 0.0
+        self._seen = 0
+        #: Bytes sent so far, and how many may be.
+        self.sent = 0
+        self.limit = 0
+
+    def push(self) -> bool:
+        """One ``sendfile`` of what is allowed; whether the socket may take more now.
+
+        Raises ConnectionResetError when the client went away and BodyCutShort (with
+        ``sent`` of the whole span unknown here: the caller fills it in) when the file
+        ends early.
+        """
+        if self._transport.is_closing():
+            raise ConnectionResetError("client went away")
+        chunk = min(self.limit - self.sent, MAX_CHUNK)
+        try:
+            n = os.sendfile(self._sock_fd, self._file_fd, self._offset + self.sent, chunk)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN):
+                raise ConnectionResetError(str(exc)) from exc
+            raise
+        if n == 0:
+            raise BodyCutShort(self.sent, self.limit)
+        self.sent += n
+        if self._on_sent is not None:
+            self._on_sent(n)
+        # A short send means the kernel's buffer is full: asking again would only be
+        # told so (nginx clears its ``ready`` flag the same way).
+        return n == chunk
+
+    async def drain(self, moved: float) -> None:
+        """Send up to ``limit`` from the writer callback; ``moved``: the client's last progress.
+
+        Raises what ``push`` raises, or DeadlineExpired (after cutting the connection)
+        when the client takes nothing for ``send_timeout`` or the response runs past its
+        ``response_timeout``.
+        """
+        loop = self._loop
+        self._done = loop.create_future()
+        self._moved = moved
+        self._seen = self.sent
+        self._progress = Progress(self._transport, self._watch)
+        fd = self._watch.fileno()
+        loop.add_writer(fd, self._writable)
+        try:
+            self._arm(loop.time())
+            await self._done
+        finally:
+            loop.remove_writer(fd)
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._done = None
+
+    def _writable(self) -> None:
+        done = self._done
+        if done is None or done.done():
+            return
+        try:
+            self.push()
+        except BaseException as exc:  # handed to the waiting coroutine
+            done.set_exception(exc)
+            return
+        if self.sent >= self.limit:
+            done.set_result(None)
+
+    def _arm(self, now: float) -> None:
+        deadline = self._deadline
+        wait, timeout = deadline.wait(now, self._moved)
         if wait <= 0:
-            cut(transport)
-            raise deadline.expire(timeout)
-        if await _wait_writable(loop, watch.fileno(), min(wait, deadline.send_timeout / LOOKS)):
-            return moved
-        if progress.moved():
-            moved = loop.time()
+            cut(self._transport)
+            if self._done is not None and not self._done.done():
+                self._done.set_exception(deadline.expire(timeout))
+            return
+        self._timer = self._loop.call_later(min(wait, deadline.send_timeout / LOOKS), self._look)
+
+    def _look(self) -> None:
+        self._timer = None
+        if self._done is None or self._done.done():
+            return
+        now = self._loop.time()
+        if self.sent != self._seen:
+            self._seen = self.sent
+            self._moved = now
+            # Acknowledgements of what was sent until now show nothing from here on.
+            self._progress = Progress(self._transport, self._watch)
+        elif self._progress is not None and self._progress.moved():
+            self._moved = now
+        self._arm(now)
 
 
 async def _flush_transport(
@@ -181,39 +269,33 @@ async def send_range(
     watch = socket.socket(fileno=os.dup(sock_fd))
     if begins is None and on_reset is not None:
         begins = stream_offset(watch)
-    sent = 0
+    pump = _Pump(loop, transport, watch, file_fd, offset, deadline, on_sent)
     # When the client last made progress (or the response last waited for a fill,
     # which is the upstream's slowness, not the client's).
     moved = loop.time()
     try:
-        limit = count if available is None else 0
-        while sent < count:
-            if available is not None and sent >= limit:
+        pump.limit = count if available is None else 0
+        while pump.sent < count:
+            if available is not None and pump.sent >= pump.limit:
                 try:
-                    limit = min(count, await available(sent))
+                    pump.limit = min(count, await available(pump.sent))
                 except Exception as exc:
-                    raise BodyCutShort(sent, count) from exc
-                if sent >= limit:
-                    raise BodyCutShort(sent, count)
+                    raise BodyCutShort(pump.sent, count) from exc
+                if pump.sent >= pump.limit:
+                    raise BodyCutShort(pump.sent, count)
                 moved = loop.time()
-            chunk = min(limit - sent, MAX_CHUNK)
-            if transport.is_closing():
-                raise ConnectionResetError("client went away")
             try:
-                n = os.sendfile(sock_fd, file_fd, offset + sent, chunk)
-            except BlockingIOError:
-                moved = await _wait_for_room(loop, transport, watch, deadline, moved)
-                continue
-            except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN):
-                    raise ConnectionResetError(str(exc)) from exc
-                raise
-            if n == 0:
-                raise BodyCutShort(sent, count)
-            sent += n
-            moved = loop.time()
-            if on_sent is not None:
-                on_sent(n)
+                # Straight away while the kernel takes it all (a hit that fits in the
+                # send buffer never waits), then from the writer callback.
+                before = pump.sent
+                while pump.sent < pump.limit and pump.push():
+                    pass
+                if pump.sent != before:
+                    moved = loop.time()
+                if pump.sent < pump.limit:
+                    await pump.drain(moved)
+            except BodyCutShort:
+                raise BodyCutShort(pump.sent, count) from None
     except (ConnectionResetError, asyncio.CancelledError):
         acked = acknowledged(watch)
         if on_reset is not None and begins is not None and acked is not None:
@@ -222,7 +304,7 @@ async def send_range(
     finally:
         with contextlib.suppress(OSError):
             watch.close()
-    return sent
+    return pump.sent
 
 
 async def _send_copied(
