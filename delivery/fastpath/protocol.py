@@ -35,7 +35,7 @@ from ..limits import MAX_URL
 from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, send_range
 from ..sources import FileSource
 from ..store import Handle
-from .request import FastHit, FastRequest, FastRoute, HeadReader
+from .request import FastHit, FastRequest, FastRoute, HeadReader, could_be_head
 from .response import RecentHeads, head_bytes
 
 __all__ = ["Adopter", "FastConnection", "FastPath"]
@@ -84,8 +84,8 @@ class FastConnection(asyncio.Protocol):
         "_closing",
         "_fast",
         "_fd",
-        "_first",
         "_head_due",
+        "_heading",
         "_loop",
         "_paused",
         "_reader",
@@ -105,8 +105,9 @@ class FastConnection(asyncio.Protocol):
         self._buf = b""
         self._reader = HeadReader()
         self._timer: asyncio.TimerHandle | None = None
-        self._first = True
         self._head_due = 0.0
+        #: Whether the timer running is the head's (``header_timeout``), not the idle one.
+        self._heading = True
         self._remote: str | None = None
         self._fd = -1
         #: Bytes this connection has handed to the kernel or the transport.
@@ -152,7 +153,12 @@ class FastConnection(asyncio.Protocol):
         self._timer = None
         if self._transport is None:
             return
-        if self._first:
+        if self._buf and self._heading:
+            # Part of a head, and its time is up: aiohttp answers the 408 (and counts
+            # it) as it does for a head it holds itself.
+            self._handoff()
+            return
+        if self._heading:
             self._fast.timed_out("header_timeout")
         self._transport.close()
 
@@ -194,6 +200,17 @@ class FastConnection(asyncio.Protocol):
                     self._timer = self._loop.call_later(fast.http.keepalive_timeout, self._idle_out)
                 return
             end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
+            if end < 0 and len(buf) < MAX_HEAD and could_be_head(buf):
+                # A head still arriving waits here: a thousand slow heads then cost a
+                # thousand small buffers, not a thousand aiohttp connections.
+                if not self._heading:
+                    # A later request's head is due header_timeout from its first byte.
+                    if self._timer is not None:
+                        self._timer.cancel()
+                    self._heading = True
+                    self._head_due = self._loop.time() + fast.http.header_timeout
+                    self._timer = self._loop.call_at(self._head_due, self._idle_out)
+                return
             request = self._reader.read(buf[: end + 4], self._remote) if end >= 0 else None
             hit = fast.route.route(request) if request is not None else None
             handle = fast.route.delivery.store.lookup(hit.key) if hit is not None else None
@@ -203,7 +220,7 @@ class FastConnection(asyncio.Protocol):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            self._first = False
+            self._heading = False
             self._buf = buf[end + 4 :]
             try:
                 if not self._respond(transport, request, hit, handle):
@@ -217,7 +234,7 @@ class FastConnection(asyncio.Protocol):
         """Give the connection, and every byte not yet answered, to aiohttp."""
         transport = self._transport
         assert transport is not None
-        head_due = self._head_due if self._first else None
+        head_due = self._head_due if self._heading else None
         data, self._buf = self._buf, b""
         self._release()
         self._transport = None

@@ -72,6 +72,23 @@ _VERSIONS = {"1.1": (1, 1), "1.0": (1, 0)}
 _HANDED = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
 
 
+class _Nothing:
+    """llhttp callbacks for reading a head only to see whether it could still be one."""
+
+
+def could_be_head(data: bytes) -> bool:
+    """Whether ``data``, the start of a head not complete yet, can still become a request.
+
+    False once llhttp refuses what is there (a TLS hello on a plain port, a bad method):
+    the connection goes to aiohttp at once for its 400, not after ``header_timeout``.
+    """
+    try:
+        httptools.HttpRequestParser(_Nothing()).feed_data(data)
+    except httptools.HttpParserError:
+        return False
+    return True
+
+
 class HeadReader:
     """Reads heads one at a time with one llhttp parser (a connection's)."""
 
