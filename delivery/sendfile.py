@@ -4,10 +4,12 @@ uvloop has no zero-copy ``loop.sendfile`` (aiohttp then falls back to reading th
 into buffers), and the stock loop's version costs a thread hop per request for
 ``stat``/``open``. Here the caller already holds an open descriptor, so a hit is:
 headers through the transport, then ``os.sendfile`` on the socket in the event-loop
-thread until the kernel's send buffer is full, then wait for writability and go on.
+thread until the kernel's send buffer is full, then one ``sendfile`` each time the
+socket turns writable, made by the loop's writer callback itself (``_Pump``, as
+nginx's event handler does), until the span is sent.
 
 Neither asyncio nor uvloop lets ``add_writer`` watch a descriptor a transport owns,
-so the wait is registered on a ``dup`` of the socket: the same open socket under a
+so the writer is registered on a ``dup`` of the socket: the same open socket under a
 second number, which epoll keys separately. The wait lasts at most the response's
 ``send_timeout`` since the client last took a byte (``delivery.deadlines``): a client
 that stops reading is cut, and its connection and open file freed.
@@ -181,6 +183,10 @@ class _Pump:
     def _look(self) -> None:
         self._timer = None
         if self._done is None or self._done.done():
+            return
+        if self._transport.is_closing():
+            # Closed under us (a shutdown, a cut): the dup keeps the socket, so say so.
+            self._done.set_exception(ConnectionResetError("client went away"))
             return
         now = self._loop.time()
         if self.sent != self._seen:
