@@ -35,7 +35,7 @@ from ..limits import MAX_URL
 from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, send_range
 from ..sources import FileSource
 from ..store import Handle
-from .request import FastHit, FastRequest, FastRoute, HeadReader, could_be_head
+from .request import FastHit, FastRequest, FastRoute, HeadProbe, HeadReader
 from .response import RecentHeads, head_bytes
 
 __all__ = ["Adopter", "FastConnection", "FastPath"]
@@ -88,6 +88,7 @@ class FastConnection(asyncio.Protocol):
         "_heading",
         "_loop",
         "_paused",
+        "_probe",
         "_reader",
         "_remote",
         "_sending",
@@ -104,6 +105,8 @@ class FastConnection(asyncio.Protocol):
         self._admitted = False
         self._buf = b""
         self._reader = HeadReader()
+        #: The head still arriving, read as it comes (None while there is none).
+        self._probe: HeadProbe | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._head_due = 0.0
         #: Whether the timer running is the head's (``header_timeout``), not the idle one.
@@ -200,9 +203,14 @@ class FastConnection(asyncio.Protocol):
                     self._timer = self._loop.call_later(fast.http.keepalive_timeout, self._idle_out)
                 return
             end = buf.find(b"\r\n\r\n", 0, MAX_HEAD)
-            if end < 0 and len(buf) < MAX_HEAD and could_be_head(buf):
+            if end < 0 and len(buf) < MAX_HEAD:
                 # A head still arriving waits here: a thousand slow heads then cost a
                 # thousand small buffers, not a thousand aiohttp connections.
+                if self._probe is None:
+                    self._probe = HeadProbe()
+                if not self._probe.could_be(buf):
+                    self._handoff()
+                    return
                 if not self._heading:
                     # A later request's head is due header_timeout from its first byte.
                     if self._timer is not None:
@@ -211,6 +219,7 @@ class FastConnection(asyncio.Protocol):
                     self._head_due = self._loop.time() + fast.http.header_timeout
                     self._timer = self._loop.call_at(self._head_due, self._idle_out)
                 return
+            self._probe = None
             request = self._reader.read(buf[: end + 4], self._remote) if end >= 0 else None
             hit = fast.route.route(request) if request is not None else None
             handle = fast.route.delivery.store.lookup(hit.key) if hit is not None else None

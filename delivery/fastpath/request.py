@@ -76,17 +76,29 @@ class _Nothing:
     """llhttp callbacks for reading a head only to see whether it could still be one."""
 
 
-def could_be_head(data: bytes) -> bool:
-    """Whether ``data``, the start of a head not complete yet, can still become a request.
+class HeadProbe:
+    """Reads a head as its bytes arrive, only to tell whether it can still become a request.
 
-    False once llhttp refuses what is there (a TLS hello on a plain port, a bad method):
-    the connection goes to aiohttp at once for its 400, not after ``header_timeout``.
+    It says no once llhttp refuses what is there (a TLS hello on a plain port, a bad
+    method, a malformed header line), so the connection goes to aiohttp at once for
+    its 400, not after ``header_timeout``. Each byte is read once, however the head is
+    cut up.
     """
-    try:
-        httptools.HttpRequestParser(_Nothing()).feed_data(data)
-    except httptools.HttpParserError:
-        return False
-    return True
+
+    __slots__ = ("_fed", "_parser")
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(_Nothing())
+        self._fed = 0
+
+    def could_be(self, head: bytes) -> bool:
+        """Whether ``head`` (the bytes so far, those seen before included) may still be one."""
+        try:
+            self._parser.feed_data(head[self._fed :])
+        except httptools.HttpParserError:
+            return False
+        self._fed = len(head)
+        return True
 
 
 class HeadReader:
