@@ -8,11 +8,16 @@ small body goes out with its headers in one write, a large one with ``os.sendfil
 on the socket until the kernel's buffer is full, and only then does a task take over
 with ``sendfile.send_range``, under the response's deadlines.
 
+A head still arriving waits here, in the connection's buffer, under
+``header_timeout`` (read as it comes by ``request.HeadProbe``), so a slowloris costs a
+small buffer a connection rather than an aiohttp connection each.
+
 Anything else, from the first request that is not a plain hit on (a miss, a refusal,
-another method, a body, a head still arriving, input the parser refuses), is handed
-with every byte received so far to aiohttp's own connection (``Adopter``, the
-listener's ``GuardedHandler``), which keeps the connection from then on: aiohttp
-answers it exactly as it would have without the fast path.
+another method, a body, a head whose time ran out or that outgrew ``MAX_HEAD``, input
+the parser refuses), is handed with every byte received so far to aiohttp's own
+connection (``Adopter``, the listener's ``GuardedHandler``), which keeps the
+connection from then on: aiohttp answers it exactly as it would have without the
+fast path (the 408 of a late head included).
 """
 
 from __future__ import annotations
