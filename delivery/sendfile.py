@@ -164,7 +164,7 @@ class _Pump:
             return
         try:
             self.push()
-        except BaseException as exc:  # handed to the waiting coroutine
+        except Exception as exc:  # handed to the waiting coroutine
             done.set_exception(exc)
             return
         if self.sent >= self.limit:
