@@ -85,6 +85,7 @@ class _Pump:
         loop: asyncio.AbstractEventLoop,
         transport: asyncio.Transport,
         watch: socket.socket,
+        sock_fd: int,
         file_fd: int,
         offset: int,
         deadline: Deadline,
@@ -93,7 +94,7 @@ class _Pump:
         self._loop = loop
         self._transport = transport
         self._watch = watch
-        self._sock_fd = transport.get_extra_info("socket").fileno()
+        self._sock_fd = sock_fd
         self._file_fd = file_fd
         self._offset = offset
         self._deadline = deadline
@@ -275,7 +276,7 @@ async def send_range(
     watch = socket.socket(fileno=os.dup(sock_fd))
     if begins is None and on_reset is not None:
         begins = stream_offset(watch)
-    pump = _Pump(loop, transport, watch, file_fd, offset, deadline, on_sent)
+    pump = _Pump(loop, transport, watch, sock_fd, file_fd, offset, deadline, on_sent)
     # When the client last made progress (or the response last waited for a fill,
     # which is the upstream's slowness, not the client's).
     moved = loop.time()
