@@ -37,6 +37,10 @@ class Patience:
         """Charge a wait that is over (one attempt, a backoff, a stall that broke a body)."""
         self.lost += max(0.0, seconds)
 
+    def exhaust(self) -> None:
+        """Charge whatever is left: a wait that the budget itself cut off."""
+        self.lost = max(self.lost, self.limit)
+
     @property
     def exhausted(self) -> bool:
         return self.left() <= 0

@@ -164,12 +164,14 @@ class _S3Body:
                 )
                 self._response = response
             waiting_since = loop.time()
+            budget = asyncio.timeout(patience.left())
             try:
                 while pos <= self.end:
                     waiting_since = loop.time()
                     # Each read may wait only for what is left of the fetch's patience;
                     # a read that returns in time charges nothing.
-                    async with asyncio.timeout(patience.left()):
+                    budget = asyncio.timeout(patience.left())
+                    async with budget:
                         chunk = await response.content.readany()
                     if not chunk:
                         raise aiohttp.ClientPayloadError(
@@ -181,7 +183,16 @@ class _S3Body:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 response.release()
                 self._response = None
-                patience.lose(loop.time() - waiting_since)
+                stalled = loop.time() - waiting_since
+                if isinstance(exc, aiohttp.ServerTimeoutError):
+                    # ``sock_read`` counts from the last byte that arrived, which may be
+                    # before this read began: storage was silent that long.
+                    stalled = max(stalled, self._upstream.policy.read_timeout)
+                patience.lose(stalled)
+                if budget.expired():
+                    # Cut by the patience itself: none is left, whatever the clock's
+                    # rounding made of the time measured.
+                    patience.exhaust()
                 failures += 1
                 kind = "timeout" if isinstance(exc, asyncio.TimeoutError) else "body"
                 self._upstream._count_error(kind)
@@ -342,8 +353,9 @@ class S3Upstream:
             if attempt:
                 await self._backoff(attempt - 1, patience, key)
             started = loop.time()
+            budget = asyncio.timeout(patience.left())
             try:
-                async with asyncio.timeout(patience.left()):
+                async with budget:
                     response, last = await self._attempt(key, headers)
             except TimeoutError:
                 # sock_read/sock_connect, or the fetch's patience running out.
@@ -351,6 +363,8 @@ class S3Upstream:
                 self._count_error("timeout")
             finally:
                 patience.lose(loop.time() - started)
+                if budget.expired():
+                    patience.exhaust()
             if response is not None:
                 return response
             if patience.exhausted:

@@ -12,6 +12,9 @@ import aiohttp
 import pytest
 
 from castedge.locals3 import LocalS3
+from delivery.errors import UpstreamTimeout
+from delivery.metrics import DeliveryMetrics
+from delivery.upstream import RetryPolicy, S3Upstream
 from tests.conftest import Bucket, payload
 from tests.support.faults import replaced_while_resuming, silent
 from tests.support.origin import RunningOrigin, fetch, origin_settings, sha256, start_origin
@@ -121,6 +124,42 @@ async def test_waiters_are_cut_short_within_the_deadline_when_s3_stalls_mid_body
     ]
     assert origin.cached_files() == []
     assert origin.temp_files() == []
+
+
+async def test_a_slow_reader_of_a_stalled_body_is_charged_the_whole_silence(
+    bucket: Bucket, hold: threading.Event
+) -> None:
+    """aiohttp's read timeout counts from the last byte in, not from the read after it.
+
+    A fill that takes 100 ms over each chunk (a disk write, a slow client's pace) starts
+    its next read 100 ms into S3's silence; charging only the read's own wait would
+    leave the fetch 200 ms it never had, and a third GET would go out with it.
+    """
+    key, body = "podcast/slow-reader.mp3", payload(2_000_000, "slow-reader")
+    bucket.put(key, body)
+    bucket.server.intercept = silent(f"/{bucket.name}/{key}", body, where="body", hold=hold)
+    upstream = S3Upstream(
+        bucket=bucket.name,
+        region="us-east-1",
+        endpoint_url=bucket.server.url,
+        policy=RetryPolicy(retries=4, backoff=0.01, read_timeout=0.5, fill_deadline=1.0),
+        metrics=DeliveryMetrics(service="origin"),
+    )
+    await upstream.start()
+    got = 0
+    try:
+        opened = await upstream.open(key)
+        with pytest.raises(UpstreamTimeout):
+            async for chunk in opened.chunks():
+                got += len(chunk)
+                await asyncio.sleep(0.1)
+    finally:
+        await upstream.close()
+    assert got == 2 * 65536  # the first GET's bytes, then the resume's
+    assert [r.range for r in bucket.server.gets(f"/{bucket.name}/{key}")] == [
+        None,
+        "bytes=65536-1999999",
+    ]
 
 
 async def test_an_object_replaced_while_a_fill_resumes_fails_that_fill_cleanly(

@@ -20,6 +20,17 @@ def test_waits_are_charged_until_the_budget_is_spent() -> None:
     assert "60 s" in repr(patience)
 
 
+def test_a_wait_the_budget_cut_off_spends_it_all() -> None:
+    patience = Patience(1.0)
+    patience.lose(0.9999)  # measured a hair short of the timer that fired
+    assert not patience.exhausted
+    patience.exhaust()
+    assert patience.exhausted and patience.left() == 0.0
+    patience.lose(1.0)
+    patience.exhaust()  # never gives back what was charged beyond the limit
+    assert patience.left() == -1.0
+
+
 def test_a_negative_wait_charges_nothing() -> None:
     patience = Patience(5.0)
     patience.lose(-1.0)
