@@ -48,6 +48,7 @@ from castedge.demo_media import prepare_media, publish_sample, save_bucket, seed
 from castedge.demo_story import Service, Story, commands, manifest, service_table
 from castedge.locals3 import ACCESS_KEY, SECRET_KEY, LocalS3
 from geo import DEFAULT_REGIONS
+from runtime.launch import OWNER_ENV
 
 __all__ = ["ChildFailed", "run_demo"]
 
@@ -87,6 +88,9 @@ def _child_env() -> dict[str, str]:
     for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "CASTEDGE_CONFIG"):
         env.pop(name, None)
     env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+    # Killed outright (SIGKILL, an OOM kill), the demo cannot stop them: they stop
+    # themselves when it goes.
+    env[OWNER_ENV] = str(os.getpid())
     return env
 
 

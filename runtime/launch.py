@@ -18,12 +18,17 @@ from .roles import check_role, roles_to_run
 from .supervisor import Supervisor
 from .worker import SUPERVISOR_ENV, roles_of_worker, run_worker
 
-__all__ = ["run_service", "serve_node", "serve_worker", "setup_logging"]
+__all__ = ["OWNER_ENV", "run_service", "serve_node", "serve_worker", "setup_logging"]
 
 log = logging.getLogger("castedge")
 
 #: prctl(2): deliver a signal to this process when its parent dies.
 _PR_SET_PDEATHSIG = 1
+
+#: Set by a program that starts a node and wants it gone when that program goes
+#: (``castedge demo``): the program's pid. The node then gets SIGTERM when its parent
+#: dies, even by SIGKILL, and stops as it would under systemd.
+OWNER_ENV = "CASTEDGE_OWNER_PID"
 
 
 def setup_logging(level: str = "info") -> None:
@@ -53,6 +58,7 @@ def run_service(role: str, main: Coroutine[Any, Any, None]) -> int:
 
 def serve_node(config_path: str, *, only: str | None = None) -> int:
     """``castedge serve`` (``only`` None) or ``castedge <role>``: the supervisor."""
+    _stop_with_owner()
     settings = load_settings(config_path)
     setup_logging(settings.log_level)
     roles = roles_to_run(settings, only)
@@ -93,14 +99,38 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _die_with_parent() -> None:
-    """A worker never outlives its supervisor: SIGKILL when it dies, as with a power cut."""
+def _signal_when_parent_dies(signum: int) -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(_PR_SET_PDEATHSIG, signum)
     except (OSError, AttributeError):
+        return False
+    return True
+
+
+def _die_with_parent() -> None:
+    """A worker never outlives its supervisor: SIGKILL when it dies, as with a power cut."""
+    if not _signal_when_parent_dies(signal.SIGKILL):
         log.warning("cannot ask to be stopped with the supervisor (prctl unavailable)")
     parent = os.environ.get(SUPERVISOR_ENV)
     if parent is not None and os.getppid() != int(parent):
         # The supervisor died before the request took effect.
         os._exit(1)
+
+
+def _stop_with_owner() -> None:
+    """A supervisor started under ``OWNER_ENV`` stops (SIGTERM) when its parent dies."""
+    # Its own workers, whose parent it is, must not take it for theirs.
+    owner = os.environ.pop(OWNER_ENV, None)
+    if owner is None:
+        return
+    if not owner.isdigit():
+        print(f"castedge: {OWNER_ENV}={owner!r} is not a process id; ignored", file=sys.stderr)
+        return
+    if not _signal_when_parent_dies(signal.SIGTERM):
+        print(f"castedge: cannot honour {OWNER_ENV} (prctl unavailable)", file=sys.stderr)
+        return
+    if os.getppid() != int(owner):
+        # The program that started it died before the request took effect.
+        print(f"castedge: the process that started it ({owner}) is gone", file=sys.stderr)
+        sys.exit(1)

@@ -4,7 +4,8 @@ The demo runs as an operator runs it, ``castedge demo --manifest FILE``, and the
 walk its story with real clients: curl as a pod catcher and as a player's first
 request to the locator, ffmpeg as the player, the ``castedge`` command as the
 operator. Then SIGTERM must leave no process and no listening port behind. The TLS
-run pastes every command the demo printed into bash, as a reader would.
+run pastes every command the demo printed into bash, as a reader would; its second
+run is killed with SIGKILL, and its fleet must still stop by itself.
 """
 
 from __future__ import annotations
@@ -138,6 +139,15 @@ def descendants(pid: int) -> set[int]:
         todo += children - found
         found |= children
     return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie that whoever adopted it has yet to reap."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def listening(url: str) -> bool:
@@ -390,3 +400,10 @@ def test_the_tls_demo_prints_a_tour_that_works_pasted_and_keeps_its_data(tmp_pat
         assert head["ContentLength"] > 0, "what was published in the last run is in the bucket"
         status = curl("--cacert", ca, "-I", f"{manifest['origin']['url']}/{kept}").stdout
         assert b"Cache-Status: castedge; hit" in status, status
+        # Killed outright, the demo cannot stop its fleet: the fleet stops by itself.
+        processes = descendants(again.proc.pid)
+        urls = every_url(manifest)
+        assert len(processes) >= 2 * (len(manifest["edges"]) + 3), processes
+        assert again.stop(signal.SIGKILL) == -signal.SIGKILL
+        wait_until("every service gone", lambda: not [p for p in processes if alive(p)])
+    assert not [url for url in urls if listening(url)]

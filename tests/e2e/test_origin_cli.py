@@ -162,6 +162,43 @@ def test_bad_config_names_file_and_key_without_a_traceback(tmp_path: Path) -> No
     assert "missing.yaml" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_an_owner_that_is_not_the_parent_stops_it_before_it_starts(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    """``CASTEDGE_OWNER_PID`` (set by ``castedge demo``) names the parent it stops with."""
+    import yaml
+
+    path = tmp_path / "castedge.yaml"
+    path.write_text(yaml.safe_dump(origin_config(bucket, tmp_path / "cache")))
+
+    def started(owner: str) -> subprocess.CompletedProcess[str]:
+        env = os.environ | {"CASTEDGE_OWNER_PID": owner}
+        return subprocess.run(
+            [CASTEDGE, "origin", "--config", str(path)],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+
+    # Its parent here is this test, not pid 1: that owner has gone already.
+    done = started("1")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "castedge: the process that started it (1) is gone"
+    assert not (tmp_path / "cache").exists(), "it stopped before touching its cache"
+    # Not a pid: said, and ignored; the node starts (here, on an address in use).
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = origin_config(bucket, tmp_path / "cache")
+        config["origin"]["listen"] = f"127.0.0.1:{taken.getsockname()[1]}"
+        path.write_text(yaml.safe_dump(config))
+        done = started("the demo")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == "castedge: CASTEDGE_OWNER_PID='the demo' is not a process id; ignored"
+    assert "Address already in use" in lines[-1]
+
+
 def test_an_address_in_use_is_one_line_not_a_traceback(bucket: Bucket, tmp_path: Path) -> None:
     import socket
 
