@@ -5,8 +5,9 @@ close to what one run can tell apart. This runs the same scenario against two ng
 servers with the same configuration (A and B) and one castedge origin (C), all one
 worker pinned to CPU 0, `wrk -t1 -c16` on CPU 1, round after round in alternating
 order, and prints each round's server CPU per GB (``utime`` + ``stime`` from
-``/proc``), wrk's own CPU per GB (``getrusage``) and the rate: A/B is what the
-measurement alone makes of two equal servers. Loopback only; every loop is bounded
+``/proc``), wrk's own CPU per GB, the rate and the background load, as
+``harness.run_wrk`` measures them: A/B is what the measurement alone makes of two
+equal servers. Loopback only; every loop is bounded
 by ``--rounds`` and ``--duration``. Needs ``ulimit -n`` of 8192.
 
     .venv/bin/python benchmarks/large_aa.py [--rounds 6] [--duration 10]
@@ -16,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -26,14 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402 - after the path above
 import hitpath  # noqa: E402
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -63,26 +54,18 @@ def main() -> int:
         script = workdir / "large.lua"
         script.write_text(hitpath.rotate_script(["/" + e for e in hitpath.EPISODES]))
         for n in range(args.rounds):
-            order = "ABC" if n % 2 == 0 else "CBA"
-            for tag in order:
+            for tag in "ABC" if n % 2 == 0 else "CBA":
                 server = started[tag]
-                pids = server.pids()
-                before, wrk_before = cpu_seconds(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
-                out = subprocess.run(
-                    ["taskset", "-c", "1", "wrk", "-t1", "-c16", f"-d{args.duration}s",
-                     "-s", str(script), server.url],
-                    stdout=subprocess.PIPE, text=True, check=True, timeout=args.duration + 60,
-                ).stdout  # fmt: skip
-                after, wrk_after = cpu_seconds(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
-                gb = int(out.split("bytes=")[1].split()[0]) / 1e9
-                wrk = (
-                    wrk_after.ru_utime - wrk_before.ru_utime
-                    + wrk_after.ru_stime - wrk_before.ru_stime
+                run = harness.run_wrk(
+                    tag, server, server.url, script, connections=16, duration=args.duration,
+                    cpu=1,
                 )  # fmt: skip
-                rows[tag].append(((after - before) / gb, wrk / gb, gb / args.duration))
+                gb = run.bytes / 1e9
+                row = (run.server_cpu_s / gb, run.wrk_cpu_s / gb, gb / run.duration_s)
+                rows[tag].append(row)
                 print(
-                    f"round {n + 1} {tag}: server {(after - before) / gb:.3f} CPU-s/GB, "
-                    f"wrk {wrk / gb:.3f} CPU-s/GB, {gb / args.duration:.2f} GB/s",
+                    f"round {n + 1} {tag}: server {row[0]:.3f} CPU-s/GB, wrk {row[1]:.3f} "
+                    f"CPU-s/GB, {row[2]:.2f} GB/s, background {run.background_cores:.2f} cores",
                     flush=True,
                 )
     names = {"A": "nginx A", "B": "nginx B", "C": "castedge"}
