@@ -164,7 +164,7 @@ class _S3Body:
                 )
                 self._response = response
             waiting_since = loop.time()
-            budget = asyncio.timeout(patience.left())
+            budget: asyncio.Timeout | None = None
             try:
                 while pos <= self.end:
                     waiting_since = loop.time()
@@ -189,7 +189,7 @@ class _S3Body:
                     # before this read began: storage was silent that long.
                     stalled = max(stalled, self._upstream.policy.read_timeout)
                 patience.lose(stalled)
-                if budget.expired():
+                if budget is not None and budget.expired():
                     # Cut by the patience itself: none is left, whatever the clock's
                     # rounding made of the time measured.
                     patience.exhaust()
