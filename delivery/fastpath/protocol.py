@@ -5,8 +5,8 @@ and shown to the role (``FastRoute.route``); a hit in the open-file cache is ans
 at once, in ``data_received``, with no task, no ``Request`` and no response object: the
 answer is decided by ``delivery.answer`` (the rules aiohttp's handlers use too), a
 small body goes out with its headers in one write, a large one with ``os.sendfile``
-on the socket until the kernel's buffer is full, and only then does a task take over
-with ``sendfile.send_range``, under the response's deadlines.
+on the corked socket (``sendfile.cork``) until the kernel's buffer is full, and only
+then does a task take over with ``sendfile.send_range``, under the response's deadlines.
 
 A head still arriving waits here, in the connection's buffer, under
 ``header_timeout`` (read as it comes by ``request.HeadProbe``), so a slowloris costs a
@@ -37,7 +37,7 @@ from ..acked import acknowledged
 from ..answer import Answer, answer
 from ..deadlines import Deadline, cut
 from ..limits import MAX_URL
-from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, send_range
+from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, cork, send_range
 from ..sources import FileSource
 from ..store import Handle
 from .request import FastHit, FastRequest, FastRoute, HeadProbe, HeadReader
@@ -296,6 +296,10 @@ class FastConnection(asyncio.Protocol):
         # Where the body starts in the connection's byte stream: every byte of it was
         # written here, so what the client's TCP acknowledged past it is body.
         begins = self._written + len(head)
+        # The headers leave with the body's first bytes, in whole segments; uncorked
+        # once the body is with the kernel (here, or at the end of ``send_range``).
+        sock = transport.get_extra_info("socket")
+        corked = sock is not None and cork(sock, True)
         if transport.get_write_buffer_size() == 0:
             try:
                 wrote = os.write(self._fd, head)
@@ -321,6 +325,8 @@ class FastConnection(asyncio.Protocol):
                     return self._cut_short((request, hit, plan, handle), got, "client left")
                 self._written += sent
                 if sent == plan.length:
+                    if corked:
+                        cork(sock, False)
                     self._finish(request, hit, plan, handle, sent, keep_alive)
                     return True
         else:

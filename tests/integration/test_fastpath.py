@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -269,3 +270,59 @@ async def test_anything_unusual_is_answered_by_aiohttp_as_before(origins, raw: b
     expected = await ask(slow.url(SMALL), raw, method)
     got = await ask(fast.url(SMALL), raw, method)
     assert got == expected
+
+
+def server_end(running: RunningOrigin, client: socket.socket) -> Any:
+    """The origin's socket of ``client``'s connection (None while there is none)."""
+    server = running.media.runner.server  # type: ignore[union-attr]
+    ours = client.getsockname()
+    fast = server.fast.connections if server.fast is not None else ()
+    for conn in [*server.connections, *fast]:
+        transport = getattr(conn, "transport", None) or getattr(conn, "_transport", None)
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None and sock.fileno() >= 0 and sock.getpeername() == ours:
+            return sock
+    return None
+
+
+def corked(running: RunningOrigin, client: socket.socket) -> bool:
+    """Whether the origin holds partial segments back on that connection (``TCP_CORK``)."""
+    sock = server_end(running, client)
+    return sock is not None and bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+
+
+@pytest.mark.parametrize("path", ["aiohttp", "fast"])
+async def test_a_large_hit_leaves_in_whole_segments_and_nothing_is_held_back_after_it(
+    origins, path: str
+) -> None:
+    running = dict(zip(("aiohttp", "fast"), origins, strict=True))[path]
+    host, port = running.url(LARGE).split("://")[1].split("/")[0].rsplit(":", 1)
+    client = socket.socket()
+    # Small buffers both ends, as on a slow link: the 3 MB body cannot all be with the
+    # kernels while the client does not read, so its sending waits midway.
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    client.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(client, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=client)
+    try:
+        await until(lambda: server_end(running, client) is not None, "the origin has it")
+        server_end(running, client).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        writer.write(request("/" + LARGE))
+        await until(lambda: corked(running, client), "the body is sent corked")
+        status, _, body = await read_response(reader, "GET")
+        assert (status, body) == (b"HTTP/1.1 200 OK", payload(SIZES[LARGE], LARGE))
+        await until(lambda: not corked(running, client), "uncorked after the body")
+        # A span that the kernel takes at once (the fast path's first sendfile) too.
+        writer.write(request("/" + LARGE, "Range: bytes=0-99999"))
+        status, _, body = await read_response(reader, "GET")
+        assert (status, body) == (
+            b"HTTP/1.1 206 Partial Content",
+            payload(SIZES[LARGE], LARGE)[:100_000],
+        )
+        await until(lambda: not corked(running, client), "uncorked after the span")
+        # And the next answer on the connection is not held back.
+        writer.write(request("/" + SMALL, "Range: bytes=0-1"))
+        status, _, body = await read_response(reader, "GET")
+        assert (status, body) == (b"HTTP/1.1 206 Partial Content", payload(SIZES[SMALL], SMALL)[:2])
+    finally:
+        writer.close()
