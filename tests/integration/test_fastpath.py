@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -324,5 +325,55 @@ async def test_a_large_hit_leaves_in_whole_segments_and_nothing_is_held_back_aft
         writer.write(request("/" + SMALL, "Range: bytes=0-1"))
         status, _, body = await read_response(reader, "GET")
         assert (status, body) == (b"HTTP/1.1 206 Partial Content", payload(SIZES[SMALL], SMALL)[:2])
+    finally:
+        writer.close()
+
+
+def data_segments_in(sock: socket.socket) -> int:
+    """Segments with data this socket has received (``tcpi_data_segs_in``, Linux 4.6)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("=I", info, 152)[0])
+
+
+async def test_answers_to_the_hits_read_in_one_turn_leave_together(origins) -> None:
+    _, fast = origins
+    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"".join(request("/" + SMALL, f"Range: bytes={i}-{i}") for i in range(10)))
+        answers = [await read_response(reader, "GET") for _ in range(10)]
+        assert [(s, b) for s, _, b in answers] == [
+            (b"HTTP/1.1 206 Partial Content", payload(SIZES[SMALL], SMALL)[i : i + 1])
+            for i in range(10)
+        ]
+        # Written once, at the end of the turn that read them: one segment, not ten.
+        assert data_segments_in(writer.get_extra_info("socket")) == 1
+    finally:
+        writer.close()
+
+
+async def test_answers_kept_for_the_end_of_a_turn_go_before_a_body_sent_at_once(
+    origins,
+) -> None:
+    _, fast = origins
+    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            request("/" + SMALL, "Range: bytes=0-1")
+            + request("/" + LARGE, method="HEAD")
+            + request("/" + LARGE)
+            + request("/" + SMALL, "Range: bytes=2-3", "Connection: close")
+        )
+        answers = [await read_response(reader, m) for m in ("GET", "HEAD", "GET", "GET")]
+        body = payload(SIZES[LARGE], LARGE)
+        small = payload(SIZES[SMALL], SMALL)
+        assert [(s, b) for s, _, b in answers] == [
+            (b"HTTP/1.1 206 Partial Content", small[:2]),
+            (b"HTTP/1.1 200 OK", b""),
+            (b"HTTP/1.1 200 OK", body),
+            (b"HTTP/1.1 206 Partial Content", small[2:4]),
+        ]
+        assert await asyncio.wait_for(reader.read(1), 5) == b""  # then closed, as asked
     finally:
         writer.close()
