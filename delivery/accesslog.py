@@ -9,6 +9,7 @@ hostile client chose to send, at whatever length it chose.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import re
@@ -82,6 +83,12 @@ class CombinedLogFormat(AbstractAccessLogger):
             return
         logger.handle(logger.makeRecord(logger.name, logging.INFO, __file__, 0, line, (), None))
 
+    def flush(self) -> None:
+        """Write the lines held for the end of this turn of the loop now (``AccessFile``)."""
+        for handler in self.logger.handlers:
+            if isinstance(handler, AccessFile):
+                handler.flush_lines()
+
     def request_line(self, method: str, raw_target: str, version: tuple[int, int]) -> str:
         """The request line as the log shows it, from the method and the raw target."""
         return f"{_quote(method)} {_quote(self.shown(raw_target))} HTTP/{version[0]}.{version[1]}"
@@ -105,18 +112,53 @@ def _quote(text: str) -> str:
 class AccessFile(WatchedFileHandler):
     """An access log file, reopened after logrotate moves it (``WatchedFileHandler``).
 
-    ``CombinedLogFormat`` hands it each line directly, without a log record.
+    ``CombinedLogFormat`` hands it each line directly, without a log record. In an
+    event loop the lines of one turn are held and written together when the turn's
+    callbacks are done, in one ``write`` after one look at the path (``stat``), as
+    nginx's ``access_log … buffer=`` does with a buffer that never waits past the turn:
+    a line per request cost a ``stat`` and a ``write`` each, a fifth of a probe's server
+    CPU. The fast path writes them before the turn's answers (``FastPath.flush``), so a
+    client that has its answer finds its line in the file.
     """
 
+    _held: list[str] | None = None
+
     def write_line(self, line: str) -> None:
-        """Append one line (without its newline), in one write of its own."""
-        # Before every line, as WatchedFileHandler's emit: a moved file is noticed at once.
+        """Append one line (without its newline): at the end of this turn, or now outside a loop."""
+        held = self._held
+        if held is not None:
+            held.append(line)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._append([line])
+            return
+        self._held = [line]
+        loop.call_soon(self.flush_lines)
+
+    def flush_lines(self) -> None:
+        """Write the lines held, if any."""
+        held, self._held = self._held, None
+        if held:
+            self._append(held)
+
+    def _append(self, lines: list[str]) -> None:
+        # Before every write, as WatchedFileHandler's emit: a moved file is noticed at once.
         self.reopenIfNeeded()
         stream = self.stream
         if stream is None:
             stream = self.stream = self._open()
-        stream.write(line + "\n")
+        stream.write("\n".join(lines) + "\n")
         stream.flush()
+
+    def flush(self) -> None:
+        self.flush_lines()
+        super().flush()
+
+    def close(self) -> None:
+        self.flush_lines()
+        super().close()
 
 
 def access_logger(destination: str | None) -> logging.Logger:

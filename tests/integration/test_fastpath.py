@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,9 @@ from typing import Any
 
 import pytest
 
+from delivery.accesslog import CombinedLogFormat, access_logger
+from delivery.limits import PARSER_LIMITS
+from origin.app import create_app
 from tests.conftest import Bucket, payload
 from tests.support.edge import PAGE_ORIGIN, RunningEdge, edge_settings, start_edge
 from tests.support.origin import RunningOrigin, origin_settings, start_origin
@@ -377,3 +381,42 @@ async def test_answers_kept_for_the_end_of_a_turn_go_before_a_body_sent_at_once(
         assert await asyncio.wait_for(reader.read(1), 5) == b""  # then closed, as asked
     finally:
         writer.close()
+
+
+async def test_a_client_that_has_its_answers_finds_their_lines_in_the_access_log(
+    fast_server: Any, bucket: Bucket, tmp_path: Path
+) -> None:
+    bucket.put(SMALL, payload(SIZES[SMALL], SMALL))
+    settings = origin_settings(
+        bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path / "cache"
+    )
+    log = tmp_path / "access.log"
+    media = await fast_server(
+        create_app(settings),
+        access_log=access_logger(str(log)),
+        access_log_class=CombinedLogFormat,
+        **PARSER_LIMITS,
+    )
+    running = RunningOrigin(media, media, settings)
+    try:
+        await ask(running.url(SMALL), request("/" + SMALL))  # the miss fills the cache
+        await running.wait_cached(1)
+        host, port = running.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(b"".join(request("/" + SMALL, "Range: bytes=0-1") for _ in range(10)))
+            for _ in range(10):
+                status, _, _ = await read_response(reader, "GET")
+                assert status == b"HTTP/1.1 206 Partial Content"
+            # No waiting: the lines were written before the answers left.
+            probes = [
+                line
+                for line in log.read_text().splitlines()
+                if '"GET /podcast/small.mp3 HTTP/1.1" 206 2 ' in line
+            ]
+            assert len(probes) == 10
+        finally:
+            writer.close()
+    finally:
+        access_logger(None)
+        logging.getLogger("castedge.access").disabled = False
