@@ -3,7 +3,8 @@
 One worker each, side by side in the same run, both writing a combined access log to a
 file, as an operator runs them:
 
-* nginx, 1 worker, ``sendfile on``, ``open_file_cache``, ``access_log … combined``;
+* nginx, 1 worker, ``sendfile on``, ``tcp_nopush on``, ``open_file_cache``,
+  ``access_log … combined``;
 * ``castedge origin`` and ``castedge edge`` with ``http.fast_path: true`` (the default)
   and the same with ``fast_path: false`` (every request through aiohttp), caches
   warmed first so every measured request is a hit.
@@ -16,7 +17,8 @@ Scenarios (wrk, one thread, servers on one core and wrk on the other):
   signed URLs on the edge (a token checked per request) and as plain files on nginx;
   ranked by server CPU per request;
 * **large**: four 50 MB episodes over 16 connections (origin); ranked by server
-  CPU-seconds per GB;
+  CPU-seconds per GB, with wrk's and the whole machine's beside it (on loopback the
+  TCP work moves between server and client with how the server sends);
 * **idle**: 2,000 connections to one worker, each having had one probe answered and
   left open; the worker's RSS growth per 1,000 (from ``/proc/<pid>/status``).
 
@@ -172,7 +174,15 @@ def one_run(
     doc["req_per_s"] = run.req_per_s
     doc["us_per_req"] = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
     doc["req_per_cpu_s"] = run.requests / run.server_cpu_s if run.server_cpu_s else 0.0
-    doc["cpu_s_per_gb"] = run.server_cpu_s / (run.bytes / 1e9) if run.bytes else 0.0
+    gb = run.bytes / 1e9
+    doc["cpu_s_per_gb"] = run.server_cpu_s / gb if gb else 0.0
+    # On loopback part of either side's TCP work (the ACKs, the receiving) runs on the
+    # core of whichever process is in the kernel when it comes, so how the work splits
+    # between server and client depends on how the server sends: the whole machine's
+    # CPU per GB is the figure no such split can move.
+    doc["wrk_cpu_s_per_gb"] = run.wrk_cpu_s / gb if gb else 0.0
+    machine_s = run.server_cpu_s + run.wrk_cpu_s + run.background_cores * run.duration_s
+    doc["machine_cpu_s_per_gb"] = machine_s / gb if gb else 0.0
     log(
         f"  {what} {server.name}: {run.req_per_s:,.0f} req/s, {doc['us_per_req']:.1f} µs CPU/req,"
         f" {doc['cpu_s_per_gb']:.3f} CPU-s/GB, background {run.background_cores:.2f} cores,"
@@ -324,6 +334,12 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         n, f, a = (median("large", s, "bytes") / median("large", s, "duration_s") / 1e9
                    for s in ("nginx", fast, slow))  # fmt: skip
         row("— GB/s", n, f, a, f / n, a / n, "", None, "{:.2f}")
+        for key, label in (
+            ("wrk_cpu_s_per_gb", "— wrk's CPU-s per GB (nginx/castedge)"),
+            ("machine_cpu_s_per_gb", "— the whole machine's CPU-s per GB (nginx/castedge)"),
+        ):
+            n, f, a = (median("large", s, key) for s in ("nginx", fast, slow))
+            row(label, n, f, a, n / f, n / a, "", None, "{:.3f}")
     if "idle" in ran:
         idle = doc["idle"]
         n, f, a = (idle[s]["per_1000_mib"] for s in ("nginx", fast, slow))
@@ -337,7 +353,13 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
             f"- round {r['round'] + 1}, {r['scenario']}, {r['server']}: "
             f"{r['req_per_s']:,.0f} req/s, {r['us_per_req']:.1f} µs CPU/req, "
             f"{r['cpu_s_per_gb']:.3f} CPU-s/GB, "
-            f"wrk {r['wrk_cpu_s'] / r['duration_s']:.0%} of a core, "
+            f"wrk {r['wrk_cpu_s'] / r['duration_s']:.0%} of a core"
+            + (
+                f" ({r['wrk_cpu_s_per_gb']:.3f} CPU-s/GB, machine {r['machine_cpu_s_per_gb']:.3f})"
+                if r["scenario"] == "large"
+                else ""
+            )
+            + ", "
             f"background {r['background_cores']:.2f} cores, load {r['load']}"
         )
     return "\n".join(lines), met_all
