@@ -66,6 +66,12 @@ async def ask(url: str, raw: bytes, method: str = "GET") -> tuple[Response, bool
         writer.close()
 
 
+async def connect(running: RunningOrigin) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A bare connection to the origin's media listener."""
+    host, port = running.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
+
+
 def request(target: str, *lines: str, method: str = "GET", version: str = "1.1") -> bytes:
     head = [f"{method} {target} HTTP/{version}", "Host: 127.0.0.1", *lines]
     return ("\r\n".join(head) + "\r\n\r\n").encode()
@@ -179,8 +185,7 @@ async def test_a_connection_stays_on_the_fast_path_until_a_request_is_not_a_hit(
 ) -> None:
     _, fast = origins
     bucket.put("podcast/later.mp3", b"later\n")
-    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(fast)
     try:
         for _ in range(3):
             writer.write(request("/" + SMALL, "Range: bytes=0-1"))
@@ -213,8 +218,7 @@ async def test_a_head_that_arrives_in_pieces_is_awaited_and_answered_on_the_fast
     origins,
 ) -> None:
     _, fast = origins
-    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(fast)
     try:
         raw = request("/" + SMALL, "Range: bytes=5-9")
         for piece in (raw[:7], raw[7:30], raw[30:-1]):
@@ -243,8 +247,7 @@ async def test_the_start_of_a_head_that_cannot_be_a_request_is_refused_at_once(
     origins, start: bytes
 ) -> None:
     _, fast = origins
-    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(fast)
     try:
         writer.write(start)
         await writer.drain()
@@ -341,8 +344,7 @@ def data_segments_in(sock: socket.socket) -> int:
 
 async def test_answers_to_the_hits_read_in_one_turn_leave_together(origins) -> None:
     _, fast = origins
-    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(fast)
     try:
         writer.write(b"".join(request("/" + SMALL, f"Range: bytes={i}-{i}") for i in range(10)))
         answers = [await read_response(reader, "GET") for _ in range(10)]
@@ -360,8 +362,7 @@ async def test_answers_kept_for_the_end_of_a_turn_go_before_a_body_sent_at_once(
     origins,
 ) -> None:
     _, fast = origins
-    host, port = fast.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(fast)
     try:
         writer.write(
             request("/" + SMALL, "Range: bytes=0-1")
@@ -401,8 +402,7 @@ async def test_a_client_that_has_its_answers_finds_their_lines_in_the_access_log
     try:
         await ask(running.url(SMALL), request("/" + SMALL))  # the miss fills the cache
         await running.wait_cached(1)
-        host, port = running.url(SMALL).split("://")[1].split("/")[0].rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await connect(running)
         try:
             writer.write(b"".join(request("/" + SMALL, "Range: bytes=0-1") for _ in range(10)))
             for _ in range(10):
