@@ -10,9 +10,11 @@ hostile client chose to send, at whatever length it chose.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import re
+import time
 from logging.handlers import WatchedFileHandler
 from time import time as wall_clock
 
@@ -23,6 +25,13 @@ from .limits import Refusal
 from .serve import MediaResponse, SmallMediaResponse
 
 __all__ = ["AccessFile", "CombinedLogFormat", "access_logger"]
+
+log = logging.getLogger("castedge.serve")
+
+#: The access logger's name ("-"); a file's logger is a child of it.
+ACCESS = "castedge.access"
+#: Seconds between two reports of an access log that cannot be written.
+UNWRITABLE_EVERY = 60.0
 
 
 class CombinedLogFormat(AbstractAccessLogger):
@@ -119,38 +128,75 @@ class AccessFile(WatchedFileHandler):
     a line per request cost a ``stat`` and a ``write`` each, a fifth of a probe's server
     CPU. The fast path writes them before the turn's answers (``FastPath.flush``), so a
     client that has its answer finds its line in the file.
+
+    A file that cannot be written (a full disk, a failed one, a directory the worker may
+    no longer write after logrotate) costs its lines, never an answer: they are
+    dropped, counted, and said in the service log at most once a minute
+    (``UNWRITABLE_EVERY``), and the next turn tries the file afresh.
     """
 
     _held: list[str] | None = None
+    #: The loop whose turn the held lines wait for.
+    _held_loop: asyncio.AbstractEventLoop | None = None
+    #: Lines that could not be written, and when that was last said.
+    lost = 0
+    _said = -UNWRITABLE_EVERY
 
     def write_line(self, line: str) -> None:
         """Append one line (without its newline): at the end of this turn, or now outside a loop."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         held = self._held
         if held is not None:
-            held.append(line)
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
+            if loop is self._held_loop:
+                held.append(line)
+                return
+            # Held for a loop that stopped before its turn ended: they go first, now.
+            self.flush_lines()
+        if loop is None:
             self._append([line])
             return
         self._held = [line]
+        self._held_loop = loop
         loop.call_soon(self.flush_lines)
 
     def flush_lines(self) -> None:
         """Write the lines held, if any."""
-        held, self._held = self._held, None
+        held, self._held, self._held_loop = self._held, None, None
         if held:
             self._append(held)
 
     def _append(self, lines: list[str]) -> None:
-        # Before every write, as WatchedFileHandler's emit: a moved file is noticed at once.
-        self.reopenIfNeeded()
-        stream = self.stream
-        if stream is None:
-            stream = self.stream = self._open()
-        stream.write("\n".join(lines) + "\n")
-        stream.flush()
+        try:
+            # Before every write, as WatchedFileHandler's emit: a moved file is noticed at once.
+            self.reopenIfNeeded()
+            stream = self.stream
+            if stream is None:
+                stream = self.stream = self._open()
+                self._statstream()
+            stream.write("\n".join(lines) + "\n")
+            stream.flush()
+        except (OSError, ValueError) as exc:
+            self._unwritable(len(lines), exc)
+
+    def _unwritable(self, count: int, exc: Exception) -> None:
+        # What the stream still buffers would go out with a later turn's lines, after
+        # them or torn: start the next turn on a fresh open instead.
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+        self.lost += count
+        now = time.monotonic()
+        if now - self._said >= UNWRITABLE_EVERY:
+            self._said = now
+            log.error(
+                "access log %s cannot be written (%s): %d line(s) dropped so far; "
+                "answers go on. Free the disk or fix the file's permissions.",
+                self.baseFilename, exc, self.lost,
+            )  # fmt: skip
 
     def flush(self) -> None:
         self.flush_lines()
@@ -162,16 +208,25 @@ class AccessFile(WatchedFileHandler):
 
 
 def access_logger(destination: str | None) -> logging.Logger:
-    """The logger that writes access lines to ``destination`` ("-" = stderr, None = off)."""
-    logger = logging.getLogger("castedge.access")
+    """The logger that writes access lines to ``destination`` ("-" = stderr, None = off).
+
+    One logger per destination, so listeners of one worker that log to files of their
+    own (an origin and a locator from one settings file) each write to theirs. Asking
+    again for a destination opens its file afresh; None closes them all and turns the
+    log off.
+    """
+    if destination is None:
+        for each in (logging.getLogger(ACCESS), *_by_destination.values()):
+            _close_handlers(each)
+            each.disabled = True
+        return logging.getLogger(ACCESS)
+    logger = _by_destination.get(destination)
+    if logger is None:
+        name = ACCESS if destination == "-" else f"{ACCESS}.{len(_by_destination)}"
+        logger = _by_destination[destination] = logging.getLogger(name)
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    if destination is None:
-        logger.disabled = True
-        return logger
+    _close_handlers(logger)
     logger.disabled = False
     sink: logging.Handler = (
         logging.StreamHandler() if destination == "-" else AccessFile(destination)
@@ -179,3 +234,13 @@ def access_logger(destination: str | None) -> logging.Logger:
     sink.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(sink)
     return logger
+
+
+#: The access loggers made so far, by destination (``access_logger``).
+_by_destination: dict[str, logging.Logger] = {}
+
+
+def _close_handlers(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
