@@ -96,10 +96,12 @@ class FastPath:
 
     def flush(self) -> None:
         waiting, self.outbox = self.outbox, []
-        if self.access is not None:
-            self.access.flush()  # a client that has its answer finds its line
-        for conn in waiting:
-            conn.flush()
+        try:
+            if self.access is not None:
+                self.access.flush()  # a client that has its answer finds its line
+        finally:
+            for conn in waiting:
+                conn.send_kept()
 
 
 class FastConnection(asyncio.Protocol):
@@ -107,12 +109,15 @@ class FastConnection(asyncio.Protocol):
 
     __slots__ = (
         "_admitted",
+        "_blocked",
         "_buf",
         "_closing",
+        "_eof",
         "_fast",
         "_fd",
         "_head_due",
         "_heading",
+        "_kept",
         "_loop",
         "_out",
         "_paused",
@@ -143,11 +148,17 @@ class FastConnection(asyncio.Protocol):
         self._fd = -1
         #: Bytes this connection has handed to the kernel or the transport.
         self._written = 0
-        #: Answers written here but not yet handed to the transport (``FastPath.post``).
+        #: Answers written here but not yet handed to the transport (``FastPath.post``),
+        #: and their bytes.
         self._out: list[bytes] = []
+        self._kept = 0
         self._sending: asyncio.Task[None] | None = None
         self._paused = False
         self._closing = False
+        #: The client half-closed: close once its last request is answered.
+        self._eof = False
+        #: The transport holds more than its high-water mark (``pause_writing``).
+        self._blocked = False
         #: The deadline of the response a task is sending (``deadlines.deadline_of``).
         self.deadline = Deadline(fast.http.send_timeout)
 
@@ -173,23 +184,85 @@ class FastConnection(asyncio.Protocol):
         self._release()
         self._transport = None
         self._out.clear()
+        self._kept = 0
+
+    def eof_received(self) -> bool:
+        # A client that half-closes after its last request still gets every answer;
+        # True keeps the transport open while one is being sent.
+        self._eof = True
+        if self._sending is not None or self._blocked:
+            return True
+        self.flush()
+        return False
 
     def _write(self, data: bytes) -> None:
         """Answer bytes, written at the end of this turn of the loop, in order."""
         if not self._out:
             self._fast.post(self, self._loop)
         self._out.append(data)
+        self._kept += len(data)
+        if self._kept > HOLD:
+            # A pipeline of answers goes now, so the transport's flow control
+            # (``pause_writing``) stops the reading before it grows any further.
+            self.flush()
 
     def flush(self) -> None:
-        """Hand the waiting answers to the transport: before anything else writes or closes."""
+        """Hand the waiting answers to the transport: before anything else writes or closes.
+
+        The access lines of the turn go first, so a client that has its answer (or
+        sees the connection close) finds its line in the file.
+        """
+        if not self._out:
+            return
+        access = self._fast.access
+        if access is not None:
+            access.flush()
+        self.send_kept()
+
+    def send_kept(self) -> None:
+        """Hand the waiting answers to the transport (their lines are written)."""
         out = self._out
         if not out:
             return
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        self._kept = 0
         transport = self._transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    # -- flow control (the transport calls these) ------------------------------------
+
+    def pause_writing(self) -> None:
+        # A client that sends requests but does not read their answers: stop answering
+        # (and reading) until it takes them, for send_timeout at most.
+        self._blocked = True
+        if self._sending is None:
+            self._stall_timer()
+
+    def resume_writing(self) -> None:
+        self._blocked = False
+        if self._sending is not None or self._transport is None:
+            return  # the body's task goes on, and serves what follows
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._paused:
+            self._paused = False
+            self._transport.resume_reading()
+        self._serve_buffered()
+
+    def _stall_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._heading = False
+        self._timer = self._loop.call_later(self._fast.http.send_timeout, self._stalled)
+
+    def _stalled(self) -> None:
+        self._timer = None
+        if self._transport is not None and self._blocked:
+            self._fast.timed_out("send_timeout")
+            cut(self._transport)
 
     def _release(self) -> None:
         if self._timer is not None:
@@ -216,7 +289,7 @@ class FastConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buf = self._buf + data if self._buf else data
-        if self._sending is not None:
+        if self._sending is not None or self._blocked:
             if len(self._buf) > HOLD and not self._paused and self._transport is not None:
                 self._paused = True
                 self._transport.pause_reading()
@@ -248,7 +321,19 @@ class FastConnection(asyncio.Protocol):
         fast = self._fast
         transport = self._transport
         while transport is not None and not transport.is_closing():
+            if self._blocked:
+                if not self._paused:
+                    self._paused = True
+                    transport.pause_reading()
+                if self._timer is None:
+                    self._stall_timer()
+                return
             buf = self._buf
+            if self._eof and len(buf) < MAX_HEAD and buf.find(b"\r\n\r\n") < 0:
+                # Half-closed, and no whole head left: what is answered goes, then the close.
+                self.flush()
+                transport.close()
+                return
             if not buf:
                 if not self._closing and self._timer is None:
                     self._timer = self._loop.call_later(fast.http.keepalive_timeout, self._idle_out)

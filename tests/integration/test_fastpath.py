@@ -420,3 +420,39 @@ async def test_a_client_that_has_its_answers_finds_their_lines_in_the_access_log
     finally:
         access_logger(None)
         logging.getLogger("castedge.access").disabled = False
+
+
+async def test_an_access_log_that_cannot_be_written_costs_lines_not_answers(
+    fast_server: Any, bucket: Bucket, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket.put(SMALL, payload(SIZES[SMALL], SMALL))
+    settings = origin_settings(
+        bucket=bucket.name, endpoint=bucket.server.url, cache_dir=tmp_path / "cache"
+    )
+    media = await fast_server(
+        create_app(settings),
+        # /dev/full refuses every write with ENOSPC, as a full disk does.
+        access_log=access_logger("/dev/full"),
+        access_log_class=CombinedLogFormat,
+        **PARSER_LIMITS,
+    )
+    running = RunningOrigin(media, media, settings)
+    try:
+        with caplog.at_level(logging.ERROR, logger="castedge.serve"):
+            await ask(running.url(SMALL), request("/" + SMALL))  # the miss, on aiohttp
+            await running.wait_cached(1)
+            reader, writer = await connect(running)
+            try:
+                writer.write(b"".join(request("/" + SMALL, "Range: bytes=0-1") for _ in range(3)))
+                writer.write(request("/" + SMALL, method="HEAD"))
+                for method in ("GET", "GET", "GET", "HEAD"):
+                    # Within read_response's 10 s, not at the keep-alive timeout's 75.
+                    status, _, _ = await read_response(reader, method)
+                    assert status.startswith(b"HTTP/1.1 20")
+            finally:
+                writer.close()
+        said = [r.getMessage() for r in caplog.records if "/dev/full" in r.getMessage()]
+        assert said and "cannot be written" in said[0]
+    finally:
+        access_logger(None)
+        logging.getLogger("castedge.access").disabled = False
