@@ -167,6 +167,7 @@ class GuardedHandler(web_protocol.RequestHandler):
         "_admitted",
         "_closing_timer",
         "_connection",
+        "_ended",
         "_guard",
         "_head_timer",
         "_heard",
@@ -191,6 +192,8 @@ class GuardedHandler(web_protocol.RequestHandler):
         #: its own when it closes it, before the close is done).
         self._connection: asyncio.Transport | None = None
         self._closing_timer: asyncio.TimerHandle | None = None
+        #: The client shut its sending side: answer what it asked, then close.
+        self._ended = False
         #: The deadline of the response being sent (``delivery.deadlines.deadline_of``).
         self.deadline = Deadline(guard.http.send_timeout)
 
@@ -267,6 +270,23 @@ class GuardedHandler(web_protocol.RequestHandler):
                 # a request of its own.
                 self._refusing = True
 
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio's: bool | None
+        # A client may shut its sending side once its requests are sent. aiohttp would
+        # close at once and drop the answers still to come; they are sent first, unless
+        # a request body was cut short, which nothing can complete.
+        if self._refusing or self._force_close or not self._complete():
+            return False
+        if not self._messages and self._current_request is None:
+            return False
+        self._ended = True
+        return True
+
+    def _complete(self) -> bool:
+        current = self._current_request
+        if current is not None and not current.content.is_eof():
+            return False
+        return all(body.is_eof() for _, body in self._messages)
+
     def _awaiting_request(self) -> bool:
         # start() waits on _waiter only while no request is being handled or queued.
         # A head that begins while one is still being answered gets keepalive_timeout
@@ -337,6 +357,8 @@ class GuardedHandler(web_protocol.RequestHandler):
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         finished = await super().finish_response(request, resp, start_time)
+        if self._ended and not self._messages:
+            self.close()  # the last answer the client asked for: start() closes after it
         if isinstance(resp, Refusal):
             self._guard.bad_request(resp.why)
             if not resp.parsed and resp.status != 408:
