@@ -31,7 +31,7 @@ import os
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from . import flight
@@ -54,11 +54,25 @@ __all__ = ["Fill", "FillManager", "MovedToMemory"]
 
 log = logging.getLogger("castedge.fill")
 
+#: A part of a piece to write: a chunk as the upstream sent it, or a slice of one.
+Buffer = bytes | memoryview
+
 #: Remembered upstream 404s, at most (oldest forgotten first).
 NEGATIVE_ENTRIES = 10_000
 #: How often a fill run by another worker process is checked for progress. 10 ms
 #: keeps a follower's first byte close to the leader's at a negligible cost.
 FOLLOW_POLL = 0.01
+#: Past the first of its boundaries, a file is written in blocks of this size at offsets
+#: that are multiples of it (``_blocks``): the page cache then holds it in folios as
+#: large as its own (2 MiB where the filesystem allows), not in pieces the size of the
+#: upstream's reads, and every later ``sendfile`` of it walks a few large folios
+#: instead of many small ones.
+WRITE_BLOCK = 2 * 1024 * 1024
+#: Bytes wait no longer than this for the rest of their block: when the upstream is
+#: slower, what came is written, so waiters still get each byte soon after it arrives.
+WRITE_HOLD = 0.02
+#: The most buffers one ``pwritev`` takes (Linux's ``IOV_MAX``).
+IOV_MAX = 1024
 
 
 class MovedToMemory(Exception):
@@ -202,17 +216,101 @@ def _consume(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
-def _write_chunk(fd: int, data: bytes, offset: int, md5: Any) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view = view[n:]
-        offset += n
+def _write_piece(fd: int, parts: list[Buffer], offset: int, md5: Any) -> None:
+    """Write ``parts`` one after another at ``offset``, in one ``pwritev`` as a rule."""
+    total = sum(len(part) for part in parts)
+    done = os.pwritev(fd, parts, offset) if len(parts) <= IOV_MAX else 0
+    if done < total:
+        view = memoryview(b"".join(parts))[done:]
+        offset += done
+        while view:
+            n = os.pwrite(fd, view, offset)
+            view = view[n:]
+            offset += n
     if md5 is not None:
         # Here, in the executor, rather than on the event loop: hashlib lets go of the
-        # GIL for large buffers. Only once the chunk is on disk, so a write that fails
+        # GIL for large buffers. Only once the piece is on disk, so a write that fails
         # leaves the digest at the bytes the file holds.
-        md5.update(data)
+        for part in parts:
+            md5.update(part)
+
+
+async def _blocks(
+    chunks: AsyncIterator[bytes], offset: int, hold: float = WRITE_HOLD
+) -> AsyncGenerator[list[Buffer], None]:
+    """The upstream's ``chunks`` regrouped into the pieces to write from file ``offset`` on.
+
+    Up to the first ``WRITE_BLOCK`` boundary each chunk is a piece of its own, so the
+    first bytes wait for nothing; after it a piece ends on a boundary, unless the next
+    chunk is more than ``hold`` seconds away, and then what was held goes out at once.
+    A piece is a list of buffers (parts of chunks, not copies), written by one call.
+    """
+    loop = asyncio.get_running_loop()
+    first_boundary = offset - offset % WRITE_BLOCK + WRITE_BLOCK
+    parts: list[Buffer] = []
+    held = 0  # bytes in parts
+    since = 0.0  # when the oldest of them came
+    reading: asyncio.Future[bytes | None] | None = None
+    try:
+        while True:
+            if parts:
+                if reading is None:
+                    reading = asyncio.ensure_future(anext(chunks, None))
+                left = since + hold - loop.time()
+                if left > 0:
+                    await asyncio.wait((reading,), timeout=left)
+                if not reading.done():
+                    yield parts  # the upstream is slow: no waiting for the rest
+                    offset += held
+                    parts, held = [], 0
+                    continue
+                chunk = reading.result()
+                reading = None
+            elif reading is not None:
+                chunk = await reading
+                reading = None
+            else:
+                chunk = await anext(chunks, None)
+            if chunk is None:
+                break
+            if not parts:
+                since = loop.time()
+            end = offset + held + len(chunk)
+            if end < first_boundary:
+                yield [chunk]
+                offset = end
+                continue
+            boundary = end - end % WRITE_BLOCK
+            if boundary <= offset:
+                parts.append(chunk)
+                held += len(chunk)
+                continue
+            take = boundary - offset - held  # 0 < take <= len(chunk)
+            rest = memoryview(chunk)[take:] if take < len(chunk) else None
+            parts.append(chunk if rest is None else memoryview(chunk)[:take])
+            yield parts
+            offset = boundary
+            parts = [rest] if rest is not None else []
+            held = len(rest) if rest is not None else 0
+            since = loop.time()
+        if parts:
+            yield parts
+    finally:
+        if reading is not None and not reading.done():
+            reading.cancel()
+            with contextlib.suppress(BaseException):
+                await reading
+
+
+async def _flattened(
+    first: list[Buffer], pieces: AsyncIterator[list[Buffer]]
+) -> AsyncIterator[bytes]:
+    """``first`` and the ``pieces`` after it, one buffer at a time, as bytes."""
+    for part in first:
+        yield bytes(part)
+    async for piece in pieces:
+        for part in piece:
+            yield bytes(part)
 
 
 def _md5_for(meta: ObjectMeta) -> Any:
@@ -227,12 +325,6 @@ def _check_body(key: str, meta: ObjectMeta, received: int, md5: Any) -> None:
     expected = md5_of_etag(meta.etag)
     if md5 is not None and md5.hexdigest() != expected:
         raise FillFailed(key, f"MD5 {md5.hexdigest()} does not match ETag {meta.etag}")
-
-
-async def _starting_with(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in rest:
-        yield chunk
 
 
 class FillManager:
@@ -541,9 +633,8 @@ class FillManager:
         loop = asyncio.get_running_loop()
         if await self.store.reserve(temp, meta.size):
             try:
-                await loop.run_in_executor(
-                    None, _write_chunk, temp.fd, encode_header(meta), 0, None
-                )
+                header: list[Buffer] = [encode_header(meta)]
+                await loop.run_in_executor(None, _write_piece, temp.fd, header, 0, None)
                 return True
             except OSError as exc:
                 self.store.mark_failed(exc, "write")
@@ -611,28 +702,32 @@ class FillManager:
         fill.size = meta.size
         fill.meta_ready.set_result(meta)
         pos = 0
-        chunks = body.chunks()
-        async for chunk in chunks:
-            try:
-                await loop.run_in_executor(
-                    None, _write_chunk, temp.fd, chunk, header_size + pos, md5
-                )
-            except OSError as exc:
-                self.store.mark_failed(exc, "write")
-                # The disk gave up, the upstream did not: the waiters get the rest of this
-                # same body from memory instead of a GET each.
-                log.warning(
-                    "disk failed filling %r at byte %d (%s); streaming the rest", fill.key, pos, exc
-                )
-                # Unlocked and unlinked now, so a worker following this file stops at once.
-                self._drop_file(temp)
-                with contextlib.suppress(OSError):
-                    fcntl.flock(temp.fd, fcntl.LOCK_UN)
-                fill._move_to_memory(pos)
-                await self._relay(fill, meta, _starting_with(chunk, chunks), pos, md5)
-                return "uncacheable"
-            pos += len(chunk)
-            fill._advance(pos)
+        async with contextlib.aclosing(_blocks(body.chunks(), header_size)) as pieces:
+            async for piece in pieces:
+                try:
+                    await loop.run_in_executor(
+                        None, _write_piece, temp.fd, piece, header_size + pos, md5
+                    )
+                except OSError as exc:
+                    self.store.mark_failed(exc, "write")
+                    # The disk gave up, the upstream did not: the waiters get the rest of
+                    # this same body from memory instead of a GET each.
+                    log.warning(
+                        "disk failed filling %r at byte %d (%s); streaming the rest",
+                        fill.key,
+                        pos,
+                        exc,
+                    )
+                    # Unlocked and unlinked now, so a worker following this file stops
+                    # at once.
+                    self._drop_file(temp)
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(temp.fd, fcntl.LOCK_UN)
+                    fill._move_to_memory(pos)
+                    await self._relay(fill, meta, _flattened(piece, pieces), pos, md5)
+                    return "uncacheable"
+                pos += sum(len(part) for part in piece)
+                fill._advance(pos)
         _check_body(fill.key, meta, pos, md5)
         try:
             await loop.run_in_executor(None, os.fsync, temp.fd)

@@ -153,3 +153,33 @@ async def test_a_stalled_upstream_cuts_waiters_short_and_caches_nothing(
     assert (status, sha256(got)) == (200, sha256(body))
     await origin.wait_cached(1)
     assert_cache_whole(origin, body)
+
+
+async def test_a_fill_that_pauses_mid_block_has_sent_what_it_had(
+    aiohttp_server, proxy: FaultProxy, bucket: Bucket, tmp_path: Path, session
+) -> None:
+    # Past its first 2 MiB a fill writes whole 2 MiB blocks; when the upstream stops in
+    # the middle of one, what came of it still reaches the client while it waits.
+    body = payload(SIZE, KEY)
+    bucket.put(KEY, body)
+    proxy.stall_after = 3_000_000
+    proxy.faulty = 1  # the resumed GET goes through
+    origin = await origin_via(aiohttp_server, proxy, bucket, tmp_path, read_timeout="30s")
+    got = bytearray()
+    try:
+        async with session.get(origin.url(KEY)) as resp:
+            assert resp.status == 200
+
+            async def until_stalled() -> None:
+                # S3's answer headers are a few hundred of the proxy's 3,000,000 bytes.
+                while len(got) < 2_990_000:
+                    got.extend(await resp.content.readany())
+
+            await asyncio.wait_for(until_stalled(), 10)
+            proxy.release()
+            got.extend(await resp.content.read())
+    finally:
+        proxy.release()
+    assert sha256(bytes(got)) == sha256(body)
+    await origin.wait_cached(1)
+    assert_cache_whole(origin, body)
