@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -165,6 +166,8 @@ class GuardedHandler(web_protocol.RequestHandler):
 
     __slots__ = (
         "_admitted",
+        "_answered",
+        "_bodies",
         "_closing_timer",
         "_connection",
         "_ended",
@@ -194,6 +197,10 @@ class GuardedHandler(web_protocol.RequestHandler):
         self._closing_timer: asyncio.TimerHandle | None = None
         #: The client shut its sending side: answer what it asked, then close.
         self._ended = False
+        #: Requests answered on this connection (aiohttp counts those it read).
+        self._answered = 0
+        #: Bodies of requests read that had not all arrived when last looked at.
+        self._bodies: list[Any] = []
         #: The deadline of the response being sent (``delivery.deadlines.deadline_of``).
         self.deadline = Deadline(guard.http.send_timeout)
 
@@ -262,6 +269,9 @@ class GuardedHandler(web_protocol.RequestHandler):
         queued = len(self._messages)
         super().data_received(data)
         if len(self._messages) > queued:
+            for _, body in itertools.islice(self._messages, queued, None):
+                if not body.is_eof():
+                    self._bodies.append(body)
             if self._head_timer is not None:
                 self._head_timer.cancel()
                 self._head_timer = None
@@ -273,19 +283,17 @@ class GuardedHandler(web_protocol.RequestHandler):
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio's: bool | None
         # A client may shut its sending side once its requests are sent. aiohttp would
         # close at once and drop the answers still to come; they are sent first, unless
-        # a request body was cut short, which nothing can complete.
-        if self._refusing or self._force_close or not self._complete():
+        # a request body was cut short, which nothing can complete, or the connection
+        # is TLS, whose transport closes on the end of the stream whatever is returned.
+        if self._refusing or self._force_close or self.transport is None:
             return False
-        if not self._messages and self._current_request is None:
+        if self._answered >= self._request_count:
+            return False  # nothing asked that is not answered
+        self._bodies = [body for body in self._bodies if not body.is_eof()]
+        if self._bodies or self.transport.get_extra_info("sslcontext") is not None:
             return False
         self._ended = True
         return True
-
-    def _complete(self) -> bool:
-        current = self._current_request
-        if current is not None and not current.content.is_eof():
-            return False
-        return all(body.is_eof() for _, body in self._messages)
 
     def _awaiting_request(self) -> bool:
         # start() waits on _waiter only while no request is being handled or queued.
@@ -319,10 +327,18 @@ class GuardedHandler(web_protocol.RequestHandler):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def adopt(self, transport: asyncio.Transport, data: bytes, head_due: float | None) -> None:
+    def adopt(
+        self,
+        transport: asyncio.Transport,
+        data: bytes,
+        head_due: float | None,
+        *,
+        ended: bool = False,
+    ) -> None:
         """Take over a connection the fast path began, with the bytes it has not answered.
 
-        ``head_due`` is when the first request's head is due, if none was answered yet.
+        ``head_due`` is when the first request's head is due, if none was answered yet;
+        ``ended``, whether the client has shut its sending side.
         """
         transport.set_protocol(self)
         self.connection_made(transport)
@@ -331,6 +347,8 @@ class GuardedHandler(web_protocol.RequestHandler):
             self._head_timer = self._loop.call_at(head_due, self._head_timed_out)
         if data:
             self.data_received(data)
+        if ended and not self.eof_received():
+            transport.close()
 
     # -- refusals ------------------------------------------------------------------
 
@@ -357,7 +375,8 @@ class GuardedHandler(web_protocol.RequestHandler):
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         finished = await super().finish_response(request, resp, start_time)
-        if self._ended and not self._messages:
+        self._answered += 1
+        if self._ended and self._answered >= self._request_count:
             self.close()  # the last answer the client asked for: start() closes after it
         if isinstance(resp, Refusal):
             self._guard.bad_request(resp.why)

@@ -61,7 +61,14 @@ _Exchange = tuple[FastRequest, FastHit, Answer, Handle]
 class Adopter(Protocol):
     """aiohttp's connection protocol, able to take over a connection begun here."""
 
-    def adopt(self, transport: asyncio.Transport, data: bytes, head_due: float | None) -> None: ...
+    def adopt(
+        self,
+        transport: asyncio.Transport,
+        data: bytes,
+        head_due: float | None,
+        *,
+        ended: bool = False,
+    ) -> None: ...
 
 
 @dataclass(eq=False)
@@ -386,7 +393,7 @@ class FastConnection(asyncio.Protocol):
         self._transport = None
         if self._paused:
             transport.resume_reading()
-        self._fast.handoff().adopt(transport, data, head_due)
+        self._fast.handoff().adopt(transport, data, head_due, ended=self._eof)
 
     def _respond(
         self, transport: asyncio.Transport, request: FastRequest, hit: FastHit, handle: Handle

@@ -109,6 +109,41 @@ def test_a_client_that_half_closes_after_its_requests_gets_every_answer(
     assert got.count(b"HTTP/1.1 200 OK\r\n") == len(requests)
 
 
+@pytest.mark.parametrize("bursts", [1, 3])
+def test_a_half_close_right_after_the_last_request_loses_no_answer(node: Node, bursts: int) -> None:
+    # The end of the stream comes in the read after the last request, while that
+    # request is being answered (or about to be) and nothing else is queued.
+    with socket.create_connection(node.address()) as sock:
+        sock.settimeout(10)
+        for i in range(bursts):
+            if i:
+                time.sleep(0.05)  # each burst read by itself, the last the closest to EOF
+            sock.sendall(head())
+        sock.shutdown(socket.SHUT_WR)
+        pending = bytearray()
+        for _ in range(bursts):
+            status, body = read_answer(sock, pending)
+            assert (status, body) == (b"HTTP/1.1 200 OK", BODY)
+        assert sock.recv(1) == b"", "then closed"
+
+
+def test_a_half_close_behind_a_body_and_a_miss_gets_both_answers_then_the_close(
+    node: Node,
+) -> None:
+    # On the fast path the miss is handed to aiohttp after the end of the stream came
+    # in, while the body was still going out; aiohttp must be told, or it would hold
+    # the connection for its keep-alive timeout (75 s) after the answer.
+    with socket.create_connection(node.address()) as sock:
+        sock.settimeout(10)
+        sock.sendall(head() + head().replace(EPISODE.encode(), b"podcast/missing.mp3"))
+        sock.shutdown(socket.SHUT_WR)
+        pending = bytearray()
+        assert read_answer(sock, pending) == (b"HTTP/1.1 200 OK", BODY)
+        status, _ = read_answer(sock, pending)
+        assert status == b"HTTP/1.1 404 Not Found"
+        assert sock.recv(1) == b"", "then closed"
+
+
 def test_a_pipeline_read_slowly_gets_every_answer_in_order(node: Node) -> None:
     count = len(BODY) // PROBE  # 305 answers of 64 KiB, 20 MB in all
     with socket.socket() as sock:
