@@ -264,7 +264,13 @@ async def _blocks(
                     offset += held
                     parts, held = [], 0
                     continue
-                chunk = reading.result()
+                try:
+                    chunk = reading.result()
+                except Exception:
+                    reading = None
+                    if parts:
+                        yield parts  # what came before the failure reaches the waiters
+                    raise
                 reading = None
             elif reading is not None:
                 chunk = await reading
@@ -296,10 +302,11 @@ async def _blocks(
         if parts:
             yield parts
     finally:
-        if reading is not None and not reading.done():
-            reading.cancel()
-            with contextlib.suppress(BaseException):
-                await reading
+        if reading is not None:
+            if not reading.done():
+                reading.cancel()
+                await asyncio.wait((reading,))
+            _consume(reading)
 
 
 async def _flattened(

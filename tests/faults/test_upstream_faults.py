@@ -173,7 +173,9 @@ async def test_a_fill_that_pauses_mid_block_has_sent_what_it_had(
             async def until_stalled() -> None:
                 # S3's answer headers are a few hundred of the proxy's 3,000,000 bytes.
                 while len(got) < 2_990_000:
-                    got.extend(await resp.content.readany())
+                    chunk = await resp.content.readany()
+                    assert chunk, f"closed after {len(got)} bytes"
+                    got.extend(chunk)
 
             await asyncio.wait_for(until_stalled(), 10)
             proxy.release()
