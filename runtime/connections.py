@@ -269,6 +269,8 @@ class GuardedHandler(web_protocol.RequestHandler):
         queued = len(self._messages)
         super().data_received(data)
         if len(self._messages) > queued:
+            # Those whose whole body came are forgotten, so a long connection keeps few.
+            self._bodies = [body for body in self._bodies if not body.is_eof()]
             for _, body in itertools.islice(self._messages, queued, None):
                 if not body.is_eof():
                     self._bodies.append(body)
