@@ -216,8 +216,8 @@ def _consume(fut: asyncio.Future[Any]) -> None:
         fut.exception()
 
 
-def _write_piece(fd: int, parts: list[Buffer], offset: int, md5: Any) -> None:
-    """Write ``parts`` one after another at ``offset``, in one ``pwritev`` as a rule."""
+def _write_piece(fd: int, parts: list[Buffer], offset: int, md5: Any) -> int:
+    """Write ``parts`` one after another at ``offset``, in one ``pwritev`` as a rule; their size."""
     total = sum(len(part) for part in parts)
     done = os.pwritev(fd, parts, offset) if len(parts) <= IOV_MAX else 0
     if done < total:
@@ -233,6 +233,7 @@ def _write_piece(fd: int, parts: list[Buffer], offset: int, md5: Any) -> None:
         # leaves the digest at the bytes the file holds.
         for part in parts:
             md5.update(part)
+    return total
 
 
 async def _blocks(
@@ -712,7 +713,7 @@ class FillManager:
         async with contextlib.aclosing(_blocks(body.chunks(), header_size)) as pieces:
             async for piece in pieces:
                 try:
-                    await loop.run_in_executor(
+                    pos += await loop.run_in_executor(
                         None, _write_piece, temp.fd, piece, header_size + pos, md5
                     )
                 except OSError as exc:
@@ -733,7 +734,6 @@ class FillManager:
                     fill._move_to_memory(pos)
                     await self._relay(fill, meta, _flattened(piece, pieces), pos, md5)
                     return "uncacheable"
-                pos += sum(len(part) for part in piece)
                 fill._advance(pos)
         _check_body(fill.key, meta, pos, md5)
         try:
