@@ -6,6 +6,7 @@ A logged token is a working URL until it expires, so logs, revocation lists and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -18,6 +19,8 @@ FINGERPRINT_LENGTH = 32
 _FINGERPRINT = re.compile(rf"[0-9a-f]{{{FINGERPRINT_LENGTH}}}")
 
 
+# A player's token names every segment it fetches, and each access line shows it.
+@functools.lru_cache(maxsize=4096)
 def fingerprint(token: str) -> str:
     """Names a token in logs and revocation lists without revealing it (sha256, 32 hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()[:FINGERPRINT_LENGTH]
