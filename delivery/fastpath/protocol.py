@@ -26,6 +26,7 @@ import asyncio
 import errno
 import logging
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -118,6 +119,7 @@ class FastConnection(asyncio.Protocol):
         "_admitted",
         "_blocked",
         "_buf",
+        "_corker",
         "_closing",
         "_eof",
         "_fast",
@@ -153,6 +155,9 @@ class FastConnection(asyncio.Protocol):
         self._heading = True
         self._remote: str | None = None
         self._fd = -1
+        #: A socket object on the connection's descriptor for the cork, made at its first
+        #: body and detached (never closed: the transport owns the descriptor) at the end.
+        self._corker: socket.socket | None = None
         #: Bytes this connection has handed to the kernel or the transport.
         self._written = 0
         #: Answers written here but not yet handed to the transport (``FastPath.post``),
@@ -272,6 +277,9 @@ class FastConnection(asyncio.Protocol):
             cut(self._transport)
 
     def _release(self) -> None:
+        corker, self._corker = self._corker, None
+        if corker is not None:
+            corker.detach()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -403,8 +411,10 @@ class FastConnection(asyncio.Protocol):
         delivery.metrics.lookup("hit")
         keep_alive = request.keep_alive and not self._closing
         h = request.headers
+        # The handle, not its metadata: the same open file has the same metadata, and
+        # an object hashes by identity where the metadata hashes every field each time.
         question = (
-            handle.meta, request.method, h.get("Range"), h.get("If-Range"), h.get("If-Match"),
+            handle, request.method, h.get("Range"), h.get("If-Range"), h.get("If-Match"),
             h.get("If-None-Match"), h.get("If-Modified-Since"), h.get("If-Unmodified-Since"),
             tuple(hit.headers.items()), request.version, keep_alive,
         )  # fmt: skip
@@ -438,8 +448,13 @@ class FastConnection(asyncio.Protocol):
         # The headers leave with the body's first bytes, in whole segments; uncorked
         # once the body is with the kernel (here, or at the end of ``send_range``).
         self.flush()  # earlier answers on the connection go first
-        sock = transport.get_extra_info("socket")
-        corked = sock is not None and cork(sock, True)
+        sock = self._corker
+        if sock is None:
+            # uvloop's own socket object makes a socket.socket (and a getsockname) on
+            # every setsockopt; this one is made once per connection.
+            own = transport.get_extra_info("socket")
+            sock = self._corker = socket.socket(own.family, own.type, own.proto, self._fd)
+        corked = cork(sock, True)
         if transport.get_write_buffer_size() == 0:
             try:
                 wrote = os.write(self._fd, head)

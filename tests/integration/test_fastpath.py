@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import socket
 import struct
@@ -210,6 +211,39 @@ async def test_a_connection_stays_on_the_fast_path_until_a_request_is_not_a_hit(
         writer.write(request("/" + SMALL))
         status, _, body = await read_response(reader, "GET")
         assert (status, body) == (b"HTTP/1.1 200 OK", payload(3_000, SMALL))
+    finally:
+        writer.close()
+
+
+async def test_a_connection_that_was_sent_bodies_here_stays_whole_once_aiohttp_has_it(
+    origins, bucket: Bucket
+) -> None:
+    # The cork works through a socket object of the fast path's own on the connection's
+    # descriptor; it must let go of the descriptor, not close it, when aiohttp takes over.
+    _, fast = origins
+    bucket.put("podcast/handed.mp3", b"handed\n")
+    reader, writer = await connect(fast)
+    try:
+        for span in ("0-99999", "100000-2999999"):
+            writer.write(request("/" + LARGE, f"Range: bytes={span}"))
+            status, _, body = await read_response(reader, "GET")
+            start, end = (int(n) for n in span.split("-"))
+            assert (status, body) == (
+                b"HTTP/1.1 206 Partial Content",
+                payload(SIZES[LARGE], LARGE)[start : end + 1],
+            )
+        writer.write(request("/podcast/handed.mp3"))  # a miss: aiohttp's from here on
+        status, _, body = await read_response(reader, "GET")
+        assert (status, body) == (b"HTTP/1.1 200 OK", b"handed\n")
+        await until(lambda: fast_connections(fast) == (0, 1), "the connection is aiohttp's")
+        gc.collect()  # the fast path's objects for the connection are gone now
+        for _ in range(2):
+            writer.write(request("/" + LARGE, "Range: bytes=0-99999"))
+            status, _, body = await read_response(reader, "GET")
+            assert (status, body) == (
+                b"HTTP/1.1 206 Partial Content",
+                payload(SIZES[LARGE], LARGE)[:100_000],
+            )
     finally:
         writer.close()
 
