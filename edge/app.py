@@ -28,7 +28,7 @@ from delivery.fastpath import FAST_ROUTE, FastHit, FastRequest
 from delivery.gate import Peer, forwarded_address
 from delivery.keys import object_key
 from delivery.limits import request_limits
-from delivery.metrics import DeliveryMetrics
+from delivery.metrics import DeliveryMetrics, HeldCounts
 from runtime.admin import AdminPart, create_node_admin
 from runtime.tasks import background
 from signer import Signer, TokenRejected, fingerprint
@@ -281,9 +281,11 @@ class EdgeHits:
         common.update(state.cors.headers(request.headers.get("Origin")))
         return FastHit(key, media_headers(state, signed, common))
 
-    def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
-        self._state.metrics.request_done(answer.status, sent)
-        self.delivery.metrics.request_done(answer.status, sent)
+    def done(
+        self, request: FastRequest, hit: FastHit, answer: Answer, sent: int, held: HeldCounts
+    ) -> None:
+        self._state.metrics.request_done(answer.status, sent, held)
+        self.delivery.metrics.request_done(answer.status, sent, held)
 
 
 async def preflight(request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from delivery.metrics import HeldCounts
 from signer import Reason
 
 __all__ = ["NO_TOKEN", "REJECTION_REASONS", "EdgeMetrics"]
@@ -75,8 +76,8 @@ class EdgeMetrics:
         self._entries = self.revocation_entries.labels(region)
         self._free = self.free_bytes.labels(region)
 
-    def request_done(self, status: int, sent: int) -> None:
-        """Count one answered request and the body bytes it carried."""
+    def request_done(self, status: int, sent: int, held: HeldCounts | None = None) -> None:
+        """Count one answered request and the body bytes it carried (into ``held``)."""
         children = self._by_status.get(status)
         if children is None:
             label = str(status)
@@ -84,6 +85,11 @@ class EdgeMetrics:
                 self.requests.labels(self.region, label),
                 self.sent_bytes.labels(self.region, label),
             )
+        if held is not None:
+            held.add(children[0])
+            if sent:
+                held.add(children[1], sent)
+            return
         children[0].inc()
         if sent:
             children[1].inc(sent)

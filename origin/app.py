@@ -18,7 +18,7 @@ from delivery.errors import BadKey
 from delivery.fastpath import FAST_ROUTE, FastHit, FastRequest
 from delivery.keys import object_key
 from delivery.limits import oversized
-from delivery.metrics import DeliveryMetrics
+from delivery.metrics import DeliveryMetrics, HeldCounts
 from runtime.admin import AdminPart, create_node_admin
 from runtime.tasks import background
 
@@ -124,8 +124,10 @@ class OriginHits:
         downloads = self._downloads
         return FastHit(key, self._none, downloads.clock() if downloads is not None else 0.0)
 
-    def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
-        self.delivery.metrics.request_done(answer.status, sent)
+    def done(
+        self, request: FastRequest, hit: FastHit, answer: Answer, sent: int, held: HeldCounts
+    ) -> None:
+        self.delivery.metrics.request_done(answer.status, sent, held)
         if self._downloads is not None:
             self._downloads.record_answer(
                 request.method, request.remote, request.headers, hit.key, answer.status,

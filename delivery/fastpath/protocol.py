@@ -38,6 +38,7 @@ from ..acked import acknowledged
 from ..answer import Answer, answer
 from ..deadlines import Deadline, cut
 from ..limits import MAX_URL
+from ..metrics import HeldCounts
 from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, cork, send_range
 from ..sources import FileSource
 from ..store import Handle
@@ -86,6 +87,8 @@ class FastPath:
     handoff: Callable[[], Adopter]
     connections: set[FastConnection] = field(default_factory=set)
     recent: RecentHeads = field(default_factory=RecentHeads)
+    #: The counters of the turn's answers, made before the answers are handed over.
+    held: HeldCounts = field(default_factory=HeldCounts)
     #: Connections with answers waiting for the end of this turn of the loop.
     outbox: list[FastConnection] = field(default_factory=list)
 
@@ -105,6 +108,7 @@ class FastPath:
     def flush(self) -> None:
         waiting, self.outbox = self.outbox, []
         try:
+            self.held.flush()
             if self.access is not None:
                 self.access.flush()  # a client that has its answer finds its line
         finally:
@@ -408,7 +412,7 @@ class FastConnection(asyncio.Protocol):
     ) -> bool:
         """Answer a hit; False when a task goes on sending its body."""
         delivery = self._fast.route.delivery
-        delivery.metrics.lookup("hit")
+        delivery.metrics.lookup("hit", self._fast.held)
         keep_alive = request.keep_alive and not self._closing
         h = request.headers
         # The handle, not its metadata: the same open file has the same metadata, and
@@ -584,7 +588,7 @@ class FastConnection(asyncio.Protocol):
         """Account for one answer as aiohttp's path does: the role's tally, the access log."""
         fast = self._fast
         fast.route.delivery.store.release(handle)
-        fast.route.done(request, hit, plan, sent)
+        fast.route.done(request, hit, plan, sent, fast.held)
         access = fast.access
         if access is not None and access.logger.isEnabledFor(logging.INFO):
             headers = request.headers

@@ -17,6 +17,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..answer import Answer
+from ..metrics import HeldCounts
 from ..serve import Delivery
 
 __all__ = ["FastHit", "FastRequest", "FastRoute", "FastRouteFactory", "HeadReader"]
@@ -58,8 +59,13 @@ class FastRoute(Protocol):
 
     def route(self, request: FastRequest) -> FastHit | None: ...
 
-    def done(self, request: FastRequest, hit: FastHit, answer: Answer, sent: int) -> None:
-        """Count ``answer``, ``sent`` bytes of its body sent, as the role's handler does."""
+    def done(
+        self, request: FastRequest, hit: FastHit, answer: Answer, sent: int, held: HeldCounts
+    ) -> None:
+        """Count ``answer``, ``sent`` bytes of its body sent, as the role's handler does.
+
+        Its counters go into ``held``, which makes them at the end of the turn.
+        """
         ...
 
 
