@@ -156,7 +156,8 @@ class HeadReader:
         self._odd = self._complete = False
         try:
             self._parser.feed_data(head)
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            # llhttp stops at a change of protocol (Connection: upgrade) with the latter.
             return None
         method = _METHODS.get(self._method)
         version = _VERSIONS.get(self._version)

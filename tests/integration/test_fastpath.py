@@ -299,6 +299,10 @@ async def test_the_start_of_a_head_that_cannot_be_a_request_is_refused_at_once(
         b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"0\r\n\r\n",
         b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+        # llhttp stops at a head asking for a change of protocol (its own exception).
+        b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\n\r\n",
+        b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\r\n",
         b"GET /podcast/../podcast/small.mp3 HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET http://x/podcast/small.mp3 HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /podcast/small.mp3 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
