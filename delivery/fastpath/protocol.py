@@ -225,11 +225,12 @@ class FastConnection(asyncio.Protocol):
     def flush(self) -> None:
         """Hand the waiting answers to the transport: before anything else writes or closes.
 
-        The access lines of the turn go first, so a client that has its answer (or
-        sees the connection close) finds its line in the file.
+        The turn's counts and access lines go first, so a client that has its answer
+        (or sees the connection close) finds it counted and its line in the file.
         """
         if not self._out:
             return
+        self._fast.held.flush()
         access = self._fast.access
         if access is not None:
             access.flush()

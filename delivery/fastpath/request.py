@@ -101,7 +101,7 @@ class HeadProbe:
         """Whether ``head`` (the bytes so far, those seen before included) may still be one."""
         try:
             self._parser.feed_data(head[self._fed :])
-        except httptools.HttpParserError:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return False
         self._fed = len(head)
         return True

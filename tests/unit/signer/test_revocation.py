@@ -102,6 +102,11 @@ class TestByToken:
     def test_fingerprint_is_32_hex_digits_of_sha256(self) -> None:
         assert fingerprint("k1.abc.def") == hashlib.sha256(b"k1.abc.def").hexdigest()[:32]
         assert re.fullmatch(r"[0-9a-f]{32}", fingerprint("anything"))
+        # Long ones too, which are not kept (fingerprints.CACHED_LENGTH), and asked twice.
+        for token in ("k1." + "a" * 600 + ".sig", "k1.abc.def"):
+            for _ in range(2):
+                want = hashlib.sha256(token.encode()).hexdigest()[:32]
+                assert fingerprint(token) == want
 
     @pytest.mark.parametrize("bad", ["", "ABCDEF" * 6, "a" * 31, "a" * 33, "k1.abc.def"])
     def test_fingerprint_shape_is_checked(self, bad: str) -> None:
