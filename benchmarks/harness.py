@@ -398,12 +398,23 @@ def children_of(pid: int) -> list[int]:
 
 def cpu_seconds(pids: Sequence[int]) -> float:
     """User plus system CPU seconds of the processes (all their threads) so far."""
-    ticks = 0
+    return sum(cpu_split(pids))
+
+
+def cpu_split(pids: Sequence[int]) -> tuple[float, float]:
+    """User and system CPU seconds of the processes (all their threads) so far.
+
+    User time is the server's own code; system time is the kernel working for it, which
+    on loopback includes part of the client's TCP work (see ``hitpath.py``). Both are
+    sampled at the kernel's tick, so a run of a few seconds gives a few hundred samples.
+    """
+    user = system = 0
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = _stat_fields(pid)
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
-    return ticks / CLK_TCK
+            user += int(fields[11])  # utime, stime: fields 14 and 15
+            system += int(fields[12])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def machine_busy_seconds() -> float:
@@ -493,6 +504,8 @@ class CpuUse:
     server_s: float
     client_s: float
     background_cores: float
+    #: Of ``server_s``, the time in user mode.
+    server_user_s: float = 0.0
 
 
 class CpuMeter:
@@ -507,18 +520,21 @@ class CpuMeter:
         self, pids: Sequence[int], client: Callable[[], float] = children_cpu_seconds
     ) -> None:
         self.pids, self.client = pids, client
-        self._start = (0.0, 0.0, 0.0)
+        self._start = (0.0, 0.0, 0.0, 0.0)
 
-    def _now(self) -> tuple[float, float, float]:
-        return cpu_seconds(self.pids), self.client(), machine_busy_seconds()
+    def _now(self) -> tuple[float, float, float, float]:
+        user, system = cpu_split(self.pids)
+        return user, user + system, self.client(), machine_busy_seconds()
 
     def start(self) -> None:
         self._start = self._now()
 
     def stop(self, elapsed: float) -> CpuUse:
-        (server0, client0, busy0), (server1, client1, busy1) = self._start, self._now()
+        (user0, server0, client0, busy0) = self._start
+        (user1, server1, client1, busy1) = self._now()
         server, client = server1 - server0, client1 - client0
-        return CpuUse(server, client, max(0.0, (busy1 - busy0 - server - client) / elapsed))
+        background = max(0.0, (busy1 - busy0 - server - client) / elapsed)
+        return CpuUse(server, client, background, server_user_s=user1 - user0)
 
 
 # -- wrk -------------------------------------------------------------------------------
@@ -537,6 +553,8 @@ class WrkRun:
     server_cpu_s: float
     wrk_cpu_s: float
     background_cores: float
+    #: Of ``server_cpu_s``, the time in user mode.
+    server_user_s: float = 0.0
 
     @property
     def req_per_s(self) -> float:
@@ -594,6 +612,7 @@ def run_wrk(
         server_cpu_s=use.server_s,
         wrk_cpu_s=use.client_s,
         background_cores=use.background_cores,
+        server_user_s=use.server_user_s,
     )
 
 

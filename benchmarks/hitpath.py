@@ -22,7 +22,10 @@ Scenarios (wrk, one thread, servers on one core and wrk on the other):
 * **idle**: 2,000 connections to one worker, each having had one probe answered and
   left open; the worker's RSS growth per 1,000 (from ``/proc/<pid>/status``).
 
-Server CPU is ``utime + stime`` from ``/proc`` of every process of the server. Each
+Server CPU is ``utime + stime`` from ``/proc`` of every process of the server; the
+user-mode part (``utime``) is given beside it for segments and large files, since that
+is the server's own code, while the kernel's part on loopback also holds some of wrk's
+TCP work, more the faster the server sends (``benchmarks/README.md``). Each
 scenario runs ``--repeat`` times, servers alternating, and the median is reported,
 with the machine's load (``/proc/loadavg``) at each round.
 
@@ -173,9 +176,11 @@ def one_run(
     doc = {**vars(run), "server": server.name, "load": harness.loadavg()[0]}
     doc["req_per_s"] = run.req_per_s
     doc["us_per_req"] = run.server_cpu_s / run.requests * 1e6 if run.requests else 0.0
+    doc["user_us_per_req"] = run.server_user_s / run.requests * 1e6 if run.requests else 0.0
     doc["req_per_cpu_s"] = run.requests / run.server_cpu_s if run.server_cpu_s else 0.0
     gb = run.bytes / 1e9
     doc["cpu_s_per_gb"] = run.server_cpu_s / gb if gb else 0.0
+    doc["user_cpu_s_per_gb"] = run.server_user_s / gb if gb else 0.0
     # On loopback part of either side's TCP work (the ACKs, the receiving) runs on the
     # core of whichever process is in the kernel when it comes, so how the work splits
     # between server and client depends on how the server sends: the whole machine's
@@ -323,6 +328,9 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         row("1 MB HLS segments, signed (edge), 32 conns: server CPU µs per request", n, f, a,
             n / f, n / a, f"nginx/castedge ≥ {TARGET_HLS}", n / f >= TARGET_HLS,
             "{:.1f}")  # fmt: skip
+        n, f, a = (median("hls", s, "user_us_per_req") for s in ("nginx", edge_fast, edge_slow))
+        row("— of it in user mode (the server's own code)", n, f, a, None, None, "", None,
+            "{:.1f}")  # fmt: skip
         n, f, a = (median("hls", s, "req_per_s") for s in ("nginx", edge_fast, edge_slow))
         row("— req/s", n, f, a, f / n, a / n, "", None, "{:,.0f}")
     if "large" in ran:
@@ -331,6 +339,9 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         a = median("large", slow, "cpu_s_per_gb")
         row("50 MB files, 16 conns: server CPU-s per GB", n, f, a, n / f, n / a,
             f"nginx/castedge ≥ {TARGET_LARGE}", n / f >= TARGET_LARGE, "{:.3f}")  # fmt: skip
+        n, f, a = (median("large", s, "user_cpu_s_per_gb") for s in ("nginx", fast, slow))
+        row("— of it in user mode (the server's own code)", n, f, a, None, None, "", None,
+            "{:.3f}")  # fmt: skip
         n, f, a = (median("large", s, "bytes") / median("large", s, "duration_s") / 1e9
                    for s in ("nginx", fast, slow))  # fmt: skip
         row("— GB/s", n, f, a, f / n, a / n, "", None, "{:.2f}")
@@ -351,7 +362,8 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
     for r in doc["runs"]:
         lines.append(
             f"- round {r['round'] + 1}, {r['scenario']}, {r['server']}: "
-            f"{r['req_per_s']:,.0f} req/s, {r['us_per_req']:.1f} µs CPU/req, "
+            f"{r['req_per_s']:,.0f} req/s, {r['us_per_req']:.1f} µs CPU/req"
+            f" ({r.get('user_us_per_req', 0.0):.1f} in user mode), "
             f"{r['cpu_s_per_gb']:.3f} CPU-s/GB, "
             f"wrk {r['wrk_cpu_s'] / r['duration_s']:.0%} of a core"
             + (
