@@ -405,8 +405,10 @@ def cpu_split(pids: Sequence[int]) -> tuple[float, float]:
     """User and system CPU seconds of the processes (all their threads) so far.
 
     User time is the server's own code; system time is the kernel working for it, which
-    on loopback includes part of the client's TCP work (see ``hitpath.py``). Both are
-    sampled at the kernel's tick, so a run of a few seconds gives a few hundred samples.
+    on loopback includes part of the client's TCP work (see ``hitpath.py``). Where the
+    kernel accounts CPU time at its timer tick (``CONFIG_TICK_CPU_ACCOUNTING``, 250 Hz
+    here) the split is sampled: over a few seconds the user part of a server that is
+    mostly in the kernel rests on a few dozen samples.
     """
     user = system = 0
     for pid in pids:
