@@ -272,6 +272,30 @@ def benchmark(args: argparse.Namespace, workdir: Path, servers: list[Server]) ->
     return doc
 
 
+def round_ratios(doc: dict[str, Any], origin: str, edge: str) -> list[str]:
+    """Each scenario's ratio to nginx round by round, as the table ranks it: the spread."""
+    ranked = (
+        ("probes", origin, "req_per_cpu_s", False),
+        ("hls", edge, "us_per_req", True),
+        ("large", origin, "cpu_s_per_gb", True),
+    )
+    found = []
+    for scenario, server, key, inverse in ranked:
+        ratios = []
+        for rnd in sorted({r["round"] for r in doc["runs"] if r["scenario"] == scenario}):
+            got = {
+                r["server"]: r[key]
+                for r in doc["runs"]
+                if r["scenario"] == scenario and r["round"] == rnd
+            }
+            n, f = got.get("nginx"), got.get(server)
+            if n and f:
+                ratios.append(f"{n / f if inverse else f / n:.2f}")
+        if ratios:
+            found.append(f"{scenario} {', '.join(ratios)}")
+    return found
+
+
 def report(doc: dict[str, Any]) -> tuple[str, bool]:
     def median(scenario: str, server: str, key: str) -> float:
         values = [
@@ -358,6 +382,10 @@ def report(doc: dict[str, Any]) -> tuple[str, bool]:
         row("RSS per 1,000 idle keep-alive connections (MiB, 2,000 open)", n, f, a,
             None, None, f"≤ {TARGET_IDLE_MIB} MiB", f <= TARGET_IDLE_MIB, "{:.2f}")  # fmt: skip
     lines.append("")
+    rounds = round_ratios(doc, fast, edge_fast)
+    if rounds:
+        lines.append("By round, fast path against nginx: " + "; ".join(rounds) + ".")
+        lines.append("")
     lines.append("Medians of the rounds; every run, with the load at its start:")
     for r in doc["runs"]:
         lines.append(
