@@ -37,13 +37,17 @@ REGION_HEADER = ["REGION", "LOCATOR", "SYNC", "HELD", "PENDING", "LAG", "LAST ER
 MAX_ERROR = 60
 
 
-def _listen(settings: Settings, role: str, tls: dict[str, Any]) -> str:
+def _listen(settings: Settings, role: str, part: dict[str, Any], tls: dict[str, Any]) -> str:
     section = getattr(settings, role, None)
-    listen = getattr(section, "listen", None)
-    if listen is None:
-        return "-"
     secured = getattr(section, "tls", None)
-    text = f"{'https' if secured is not None else 'http'}://{listen}"
+    # The node says where it listens; the settings file may say port 0, or be another
+    # node's (--node).
+    text = part.get("listen")
+    if not isinstance(text, str):
+        listen = getattr(section, "listen", None)
+        if listen is None:
+            return "-"
+        text = f"{'https' if secured is not None else 'http'}://{listen}"
     cert = tls.get(role)
     if isinstance(cert, dict) and cert.get("expires_in_days") is not None:
         text += f" (certificate: {cert['expires_in_days']:.0f} days left)"
@@ -150,21 +154,27 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def status_lines(settings: Settings, url: str, health: dict[str, Any]) -> list[str]:
-    """The lines ``castedge status`` prints for the node's /healthz answer ``health``; pure."""
+def status_lines(
+    settings: Settings, url: str, health: dict[str, Any], *, own: bool = True
+) -> list[str]:
+    """The lines ``castedge status`` prints for the node's /healthz answer ``health``; pure.
+
+    ``own``: the node is the settings file's own (not one named by ``--node``).
+    """
     roles: dict[str, Any] = health.get("roles") or {}
     tls = (health.get("tls") or {}).get("listeners") or {}
     state = health.get("status", "unknown")
     unhealthy = health.get("unhealthy") or []
     verdict = "ok" if state == "ok" else f"UNHEALTHY: {', '.join(unhealthy) or state}"
-    lines = [f"node {url} ({settings.source}): {verdict}", ""]
+    named = f" ({settings.source})" if own else ""
+    lines = [f"node {url}{named}: {verdict}", ""]
     rows = [list(HEADER)]
     for role in [r for r in ROLES if r in roles] + [r for r in roles if r not in ROLES]:
         part = roles[role]
         rows.append(
             [
                 role,
-                _listen(settings, role, tls),
+                _listen(settings, role, part, tls),
                 _health(part),
                 _cache(part),
                 _fallback(role, part),
@@ -220,7 +230,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return DOWN
-    for line in status_lines(settings, url, health):
+    for line in status_lines(settings, url, health, own=not args.node):
         print(line)
     return 0 if health.get("status") == "ok" else 1
 

@@ -47,6 +47,8 @@ REVOCATION_FILE: web.AppKey[RevocationFile] = web.AppKey("revocation_file")
 PARTS: web.AppKey[Sequence[AdminPart]] = web.AppKey("parts")
 TLS: web.AppKey[Secured] = web.AppKey("tls")
 REGISTRIES: web.AppKey[tuple[CollectorRegistry, ...]] = web.AppKey("registries")
+#: The worker's listeners' URLs by name, filled in as they start.
+LISTENING: web.AppKey[dict[str, str]] = web.AppKey("listening")
 
 #: A role's health: whether it can serve its clients now, and what to show.
 Status = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
@@ -94,9 +96,13 @@ async def healthz(request: web.Request) -> web.Response:
     """Every role's health; 503 while any of them cannot serve its clients."""
     roles: dict[str, Any] = {}
     unhealthy = []
+    listening = request.app[LISTENING]
     for part in request.app[PARTS]:
         healthy, detail = await part.status()
         roles[part.role] = {"healthy": healthy, **detail}
+        if part.role in listening:
+            # Where it really listens: the settings may say port 0.
+            roles[part.role]["listen"] = listening[part.role]
         if not healthy:
             unhealthy.append(part.role)
     body: dict[str, Any] = {
@@ -162,15 +168,19 @@ def create_node_admin(
     revocation_file: Path | None = None,
     tls: Secured | None = None,
     registries: Sequence[CollectorRegistry] = (),
+    listening: dict[str, str] | None = None,
 ) -> web.Application:
     """The admin listener's app over the roles' parts (start their media apps first).
 
     ``revocation_file`` (``signing.revocation_file``) is where a pushed revocation list
     goes; ``tls``, the worker's TLS listeners, shown in /healthz; ``registries``, more
-    of the worker's metrics (its listeners' connections) for /metrics.
+    of the worker's metrics (its listeners' connections) for /metrics; ``listening``,
+    the listeners' URLs by name as ``serve_forever`` fills them in, for each role's
+    ``listen`` in /healthz.
     """
     app = web.Application(middlewares=[request_limits, bearer_auth])
     app[REGISTRIES] = tuple(registries)
+    app[LISTENING] = listening if listening is not None else {}
     if tls is not None:
         app[TLS] = tls
     app[ADMIN_TOKEN] = token.reveal().encode() if token is not None else b""

@@ -111,12 +111,15 @@ async def serve_forever(
     shutdown_timeout: float = 30.0,
     watchers: Sequence[CertificateWatcher] = (),
     connections: ConnectionMetrics | None = None,
+    bound: dict[str, str] | None = None,
 ) -> None:
     """Start every listener in order, report readiness, and run until SIGTERM/SIGINT.
 
     Each listener's connections keep its ``http`` deadlines and limit
     (``runtime.connections``), counted in ``connections``. ``watchers`` renew the TLS
-    listeners' certificates while they run. On the signal: stop accepting, give
+    listeners' certificates while they run. ``bound`` gets each listener's URL as it
+    starts, by listener name (the port the kernel gave, where the settings say 0). On
+    the signal: stop accepting, give
     running requests ``shutdown_timeout`` seconds, then clean up the apps (in reverse
     order).
     """
@@ -154,7 +157,10 @@ async def serve_forever(
             await site.start()
             # Tests and scripts wait for this line (port 0 means "any free port").
             scheme = "https" if listener.ssl_context is not None else "http"
-            print(f"{listener.name} listening on {scheme}://{_bound(site)}", flush=True)
+            url = f"{scheme}://{_bound(site)}"
+            if bound is not None:
+                bound[listener.name] = url
+            print(f"{listener.name} listening on {url}", flush=True)
         renewals = [asyncio.create_task(watcher.run()) for watcher in watchers]
         notify_systemd("READY=1")
         await stop.wait()

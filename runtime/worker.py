@@ -68,6 +68,8 @@ async def run_worker(
     secured = Secured()
     connections = ConnectionMetrics()
     listeners = []
+    # Each listener's URL once it is up, for the admin listener's /healthz.
+    bound: dict[str, str] = {}
     for role in built:
         listen = role.listen
         if listen is None:
@@ -115,6 +117,7 @@ async def run_worker(
             revocation_file=revocations,
             tls=secured if secured.watchers else None,
             registries=[connections.registry],
+            listening=bound,
         )
         listeners.append(
             Listener(
@@ -132,6 +135,7 @@ async def run_worker(
         shutdown_timeout=drain,
         watchers=list(secured.watchers.values()),
         connections=connections,
+        bound=bound,
     )
 
 

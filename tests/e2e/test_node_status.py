@@ -187,6 +187,29 @@ def test_status_is_one_table_of_the_running_node(node: Node) -> None:
         assert castedge("fallback", "off", "--config", str(node.settings), env=env).returncode == 0
 
 
+def test_status_shows_where_the_node_listens_whatever_the_file_says(
+    node: Node, tmp_path: Path
+) -> None:
+    # The file the node was started from: every listener on port 0.
+    settings = yaml.safe_load(node.settings.read_text())
+    for section in ("origin", "edge", "locator", "admin"):
+        settings[section]["listen"] = "127.0.0.1:0"
+    unbound = tmp_path / "castedge.yaml"
+    unbound.write_text(yaml.safe_dump(settings))
+    admin = node.proc.urls["admin"]
+
+    done = castedge("status", "--node", admin, "--config", str(unbound))
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # The node was named on the command line: the file is not said to be its.
+    assert lines[0] == f"node {admin}: ok"
+    rows = {line.split()[0]: line.split() for line in lines[3:] if line}
+    for role in ("origin", "edge", "locator"):
+        assert rows[role][1] == node.proc.urls[role], rows[role]
+    assert rows["sync"][1] == "-"
+
+
 def test_status_of_a_stopped_node_names_the_address_it_tried(node: Node, tmp_path: Path) -> None:
     # Bound but not listening: a connection to it is refused for as long as it is held.
     with socket.socket() as held:

@@ -80,3 +80,11 @@ def test_a_degraded_store_and_the_switches_on_are_shown() -> None:
     assert "3 objects, 10 B of 100 B (10%) DEGRADED" in shown
     assert "ON (automatic: the disk fails, misses go to S3)" in shown
     assert "ON since 2026-12-01T03:12:00Z by ops@host" in shown
+
+
+def test_the_node_says_where_it_listens() -> None:
+    # The file says 0.0.0.0:8080; the node, asked, says where it really is.
+    health = {"status": "ok", "roles": {"origin": origin(listen="http://127.0.0.1:41234")}}
+    lines = status_lines(settings(), "http://10.0.0.7:9090", health, own=False)
+    assert lines[0] == "node http://10.0.0.7:9090: ok"
+    assert row(lines, "origin").split()[1] == "http://127.0.0.1:41234"
