@@ -83,6 +83,11 @@ def _call(
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
             raise RuntimeError("refused: missing or wrong admin token") from exc
+        if exc.code == 404:  # every castedge node has an admin listener, not every switch
+            raise RuntimeError(
+                "HTTP 404: no such switch here (only a node running the origin has one;"
+                " --node ORIGIN_ADMIN_URL)"
+            ) from exc
         try:
             detail = json.loads(exc.read()).get("error", "")
         except ValueError:

@@ -448,3 +448,15 @@ def test_an_edge_does_not_start_on_a_broken_revocation_file(bucket, tmp_path) ->
     assert done.returncode == 2, done.stderr
     assert "revoked.json: revocation list is not valid JSON" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("switch", ["fallback", "maintenance"])
+def test_a_switch_asked_of_a_node_without_an_origin_says_where_it_is(edge, switch) -> None:
+    done = run(
+        CASTEDGE, switch, "status", "--node", edge.urls["admin"], "--config", str(edge.config_path)
+    )
+    assert done.returncode == 1
+    row = done.stdout.splitlines()[1]
+    assert row.startswith(edge.urls["admin"]), done.stdout
+    assert "no such switch here (only a node running the origin has one" in row
+    assert "Traceback" not in done.stderr
