@@ -197,6 +197,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, as other tools do, and keep
+        # Python's flush at exit from failing on the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     except ConfigError as exc:
         if exc.key is None and exc.line is None and not os.path.lexists(exc.source):
             print(settings_hint(args, exc.source), file=sys.stderr)

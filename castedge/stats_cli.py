@@ -156,9 +156,16 @@ def add_stats_commands(
         )
     )
     p.add_argument(
-        "logfile", nargs="*", help="download logs (default: analytics.log and its rotated copies)"
+        "logfile",
+        nargs="*",
+        help="download logs (default: the file the settings' analytics.log names, and its "
+        "rotated copies)",
     )
-    p.add_argument("--since", metavar="DAY", help="first UTC day counted, such as 2026-11-01")
+    p.add_argument(
+        "--since",
+        metavar="DAY",
+        help="first UTC day counted, such as 2026-11-01 (needed to count or to --emit jsonl)",
+    )
     p.add_argument("--until", metavar="DAY", help="last UTC day counted (default: today)")
     p.add_argument("--episode", metavar="KEY", help="only this episode, such as podcast/ep215.mp3")
     p.add_argument("--by", choices=("app", "country", "day"), help="break each episode down")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -472,6 +473,22 @@ def test_emitted_rows_load_into_the_clickhouse_table(node: Node, played: Played)
     assert all(list(row) == columns for row in emitted)
     assert {row["filtered"] for row in emitted} >= {"", "probe", "bot", "method", "apple_watch"}
     assert len({row["id"] for row in emitted}) == len(emitted)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(node: Node, played: Played) -> None:
+    # ``castedge stats … | head`` once head has what it wants: the pipe has no reader.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            [CASTEDGE, "stats", "--since", played.day, "--emit", "jsonl",
+             "--db", str(node.workdir / "closed-pipe.db"), "--config", str(node.proc.config_path)],
+            stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
 
 
 def test_without_the_cache_the_bitrate_comes_from_a_ranged_get_on_storage(
