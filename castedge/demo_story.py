@@ -113,8 +113,8 @@ def commands(story: Story) -> list[tuple[str, list[str]]]:
             ],
         ),
         (
-            "A pod catcher: the size, Apple Podcasts' first probe, then the whole episode "
-            f"(sha256 {digest})",
+            f"A pod catcher ({PODCATCHER.split('/')[0]}'s User-Agent): the size, the two-byte "
+            f"probe Apple Podcasts starts with, then the whole episode (sha256 {digest})",
             [
                 f"{catcher} -sI {origin}/{episode}",
                 f"{catcher} -s -r 0-1 -D - -o /dev/null {origin}/{episode}",
@@ -150,6 +150,14 @@ def commands(story: Story) -> list[tuple[str, list[str]]]:
                 f"{castedge} publish {q(str(story.publish_file))} --prefix {story.publish_prefix}"
                 " --wait --timeout 60s",
                 f"{castedge} sync status",
+            ],
+        ),
+        (
+            "The operator's first look at a node: its roles, listeners, health and cache; "
+            "the locator's node also shows how it sees every region",
+            [
+                f"{castedge} status --node {origin_admin}",
+                f"{castedge} status --node {story.locator.admin_url}",
             ],
         ),
         (

@@ -379,6 +379,10 @@ def test_the_tls_demo_prints_a_tour_that_works_pasted_and_keeps_its_data(tmp_pat
             '"removed": 1',
         ):
             assert shown in out, (shown, out)
+        # Each node's status says where it really listens; the locator's, every region.
+        assert re.search(rf"^origin\s+{re.escape(manifest['origin']['url'])}\s", out, re.M), out
+        assert re.search(rf"^locator\s+{re.escape(manifest['locator']['url'])}\s", out, re.M), out
+        assert re.search(r"^ap-southeast\s+up\b", out, re.M), out
         # The whole download, by a pod catcher's User-Agent, is one download.
         assert re.search(rf"^{re.escape(episode)}\s+1\s+1\b", out, re.M), out
         # Without the demo's CA the certificate is not trusted (curl's exit 60).
