@@ -189,9 +189,12 @@ def operator_document(
 
     It is the sync daemon's file with its real admin port, so ``castedge publish`` and
     ``castedge sync status`` find the daemon by themselves, plus the geo and locator
-    sections ``castedge locate`` reads. Nothing runs from it.
+    sections ``castedge locate`` reads and the origin's download log, so ``castedge
+    stats`` counts into the origin's own store (the one /admin/stats answers from).
+    Nothing runs from it.
     """
     doc = sync_document(layout, secrets, regions, sync_admin_port)
+    doc["analytics"] = {"log": str(layout.log("downloads"))}
     doc["geo"] = _geo(layout)
     doc["locator"] = {"listen": "127.0.0.1:0", "holdings_url": holdings_url}
     return doc
