@@ -207,10 +207,12 @@ def test_the_example_is_valid() -> None:
     assert got.admin.token == Secret("example-token")
 
 
-def test_the_example_needs_its_token_variable() -> None:
+def test_the_example_needs_its_token_and_key_variables() -> None:
     error = load_error(EXAMPLE)
     assert str(error) == (
-        f"{EXAMPLE}: admin.token: environment variable CASTEDGE_ADMIN_TOKEN is not set"
+        f"{EXAMPLE}: admin.token: environment variable CASTEDGE_ADMIN_TOKEN is not set;"
+        " also not set: CASTEDGE_SIGNING_KEY_2025A (signing.keys.2025a),"
+        " CASTEDGE_SIGNING_KEY_2025B (signing.keys.2025b)"
     )
 
 
@@ -239,6 +241,19 @@ def test_the_commented_out_storage_dir_of_the_example_is_valid() -> None:
     document["storage"] = yaml.safe_load(alternative[1])
     got = settings_from_mapping(document, source=str(EXAMPLE), environ=EXAMPLE_ENVIRON)
     assert got.storage == StorageSettings(s3=None, dir=Path("/srv/media"))
+
+
+def test_the_commented_out_sync_section_of_the_example_is_valid() -> None:
+    text = EXAMPLE.read_text()
+    block = re.search(r"(?m)^# (sync:\n(?:#   .*\n)+)", text)
+    assert block is not None
+    document = yaml.safe_load(text)
+    document |= yaml.safe_load(re.sub(r"(?m)^# ", "", block[1]))
+    for number, region in enumerate(document["regions"]):
+        region["admin_url"] = f"https://10.0.0.{number + 1}:9090"
+    got = settings_from_mapping(document, source=str(EXAMPLE), environ=EXAMPLE_ENVIRON)
+    assert roles_in(got) == ("origin", "edge", "locator", "sync")
+    assert got.sync is not None and got.sync.prefixes == ("courses/",)
 
 
 def every_key(spec: Section[Any], prefix: str = "") -> Iterator[str]:
