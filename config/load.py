@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 import yaml
@@ -91,6 +91,13 @@ def _settings(document: object, source: str, environ: Mapping[str, str] | None) 
     try:
         if not isinstance(document, Mapping):
             raise Invalid(f"expected a mapping of settings at the top level, got {show(document)}")
+        unset = list(_unset(document, env, ()))
+        if unset:
+            # Every one at once: an operator exporting them should not learn one a run.
+            (name, at), rest = unset[0], unset[1:]
+            more = ", ".join(f"{other} ({key_path(where)})" for other, where in rest)
+            also = f"; also not set: {more}" if more else ""
+            raise Invalid(f"environment variable {name} is not set{also}", at)
         return build(SETTINGS, _substitute(document, env, ()), source=source)
     except Invalid as error:
         raise ConfigError(source, key_path(error.path) or None, error.message) from None
@@ -105,6 +112,23 @@ def _substitute(node: object, environ: Mapping[str, str], at: tuple[str, ...]) -
     if isinstance(node, list):
         return [_substitute(item, environ, (*at, f"[{i}]")) for i, item in enumerate(node)]
     return node
+
+
+def _unset(
+    node: object, environ: Mapping[str, str], at: tuple[str, ...]
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Each ``${NAME}`` whose variable is not set, with the key that names it, in order."""
+    if isinstance(node, str):
+        for match in _REFERENCE.finditer(node):
+            name = match["name"]
+            if name is not None and name not in environ:
+                yield name, at
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _unset(value, environ, (*at, str(key)))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _unset(item, environ, (*at, f"[{i}]"))
 
 
 def _expand(text: str, environ: Mapping[str, str], at: tuple[str, ...]) -> str:

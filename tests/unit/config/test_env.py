@@ -85,6 +85,19 @@ def test_a_missing_variable_deep_down() -> None:
     )
 
 
+def test_every_missing_variable_is_named_at_once() -> None:
+    document = varied({
+        "admin.token": "${TOKEN}",
+        "signing": {"keys": {"a": "${KEY_A}", "b": "${KEY_B}", "c": "$${KEY_C}"}, "active": "a"},
+    })  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        settings(document, environ={"KEY_A": SIGNING_KEY})
+    assert str(caught.value) == (
+        "castedge.yaml: admin.token: environment variable TOKEN is not set;"
+        " also not set: KEY_B (signing.keys.b)"
+    )
+
+
 def test_a_variable_set_to_nothing_substitutes_nothing() -> None:
     got = settings(varied({"storage.s3.region": "eu-${SUFFIX}central-1"}), environ={"SUFFIX": ""})
     assert got.storage.s3 is not None
