@@ -9,7 +9,7 @@ from pathlib import Path
 __all__ = ["add_install_commands"]
 
 _NOTES = {
-    ("castedge.yaml", "installed"): "the example of every role: edit it for this node",
+    ("castedge.yaml", "installed"): "the example: keep the sections of the roles this node runs",
     ("castedge.env", "installed"): "mode 0600: fill in the secrets",
     ("castedge.yaml", "kept"): "yours, left as it is",
     ("castedge.env", "kept"): "yours, left as it is",
@@ -57,7 +57,10 @@ def cmd_install_units(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print()
-    print("next: edit /etc/castedge/castedge.yaml and /etc/castedge/castedge.env, then")
+    etc = prefix / "etc/castedge"
+    print(f"next: edit {etc / 'castedge.yaml'} and {etc / 'castedge.env'}, then")
+    if prefix != Path("/"):
+        print("on the machine that runs from it:")
     print("  castedge check-config /etc/castedge/castedge.yaml")
     print("  sysctl --system")
     print("  systemctl daemon-reload && systemctl enable --now castedge")

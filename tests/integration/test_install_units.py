@@ -66,6 +66,10 @@ def test_every_file_goes_in_place_with_its_mode(tmp_path: Path) -> None:
         assert f"installed {tmp_path / name}" in done.stdout
     assert f"the units run {CASTEDGE}" in done.stdout
     assert "systemctl daemon-reload && systemctl enable --now castedge" in done.stdout
+    # The files to edit are the ones just placed; the rest runs where they are /etc.
+    etc = tmp_path / "etc/castedge"
+    assert f"next: edit {etc}/castedge.yaml and {etc}/castedge.env, then\n" in done.stdout
+    assert "on the machine that runs from it:\n" in done.stdout
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
