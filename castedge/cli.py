@@ -35,7 +35,7 @@ __all__ = ["main"]
 _ROLE_HELP = {
     "origin": "the podcast pull-through cache",
     "edge": "a video edge for signed URLs",
-    "locator": "the locator: players to the nearest healthy region",
+    "locator": "the locator, which sends players to the nearest healthy region",
     "sync": "the replication daemon: every region holds what the bucket holds",
 }
 
@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
             "serve",
             help="run every role the settings file configures, as one node",
             description=(
-                "Run every role whose section the file has (origin, edge, locator) under "
-                "one supervisor, with one admin listener."
+                "Run every role whose section the file has (origin, edge, locator, sync) "
+                "under one supervisor, with one admin listener."
             ),
         )
     )
@@ -141,7 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     for role, what in _ROLE_HELP.items():
         if role == "sync":
             continue
-        p = with_config(sub.add_parser(role, help=f"run {what} (castedge serve, this role only)"))
+        p = with_config(
+            sub.add_parser(
+                role,
+                help=f"run {what} (castedge serve, this role only)",
+                description=(
+                    f"Run only the {role} section of the settings file: {what}, under the "
+                    "supervisor and with the admin listener, as castedge serve runs it."
+                ),
+            )
+        )
         p.set_defaults(func=cmd_serve, worker=None, only=role)
 
     p = with_config(

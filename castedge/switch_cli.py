@@ -144,8 +144,18 @@ def add_switch_commands(sub: Any, with_config: Any) -> None:
         ("fallback", "redirect every media request to S3, or stop doing so"),
         ("maintenance", "show a maintenance page / redirect media to S3, or stop"),
     ):
-        p = with_config(sub.add_parser(which, help=help_text))
-        p.add_argument("action", choices=["on", "off", "status"])
+        p = with_config(
+            sub.add_parser(
+                which,
+                help=help_text,
+                description=(
+                    f"Turn the origin's {which} switch on or off, or show it, on each node "
+                    "(--node, else admin.listen of the settings file); one row per node. "
+                    "Exits 1 when a node did not answer or refused."
+                ),
+            )
+        )
+        p.add_argument("action", choices=["on", "off", "status"], help="what to do")
         p.add_argument(
             "--node",
             action="append",
