@@ -336,14 +336,21 @@ class GuardedHandler(web_protocol.RequestHandler):
         head_due: float | None,
         *,
         ended: bool = False,
+        paused: bool = False,
     ) -> None:
         """Take over a connection the fast path began, with the bytes it has not answered.
 
         ``head_due`` is when the first request's head is due, if none was answered yet;
-        ``ended``, whether the client has shut its sending side.
+        ``ended``, whether the client has shut its sending side; ``paused``, whether the
+        transport holds more than its high-water mark (it told the fast path, and will
+        not tell this protocol again until ``resume_writing``).
         """
         transport.set_protocol(self)
         self.connection_made(transport)
+        if paused:
+            # Without it a client that reads nothing could have answers piled up here
+            # without bound, and aiohttp's resume_writing would find nothing paused.
+            self.pause_writing()
         if head_due is not None and self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = self._loop.call_at(head_due, self._head_timed_out)

@@ -132,8 +132,10 @@ async def fast_server() -> Any:
 
     servers: list[FastTestServer] = []
 
-    async def go(app: Any, *, fast_path: bool = True, **kwargs: Any) -> FastTestServer:
-        server = FastTestServer(app, fast_path=fast_path)
+    async def go(
+        app: Any, *, fast_path: bool = True, http: Any = None, **kwargs: Any
+    ) -> FastTestServer:
+        server = FastTestServer(app, fast_path=fast_path, http=http)
         await server.start_server(**kwargs)
         servers.append(server)
         return server

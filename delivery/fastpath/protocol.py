@@ -36,7 +36,7 @@ from config import HttpSettings
 from ..accesslog import CombinedLogFormat
 from ..acked import acknowledged
 from ..answer import Answer, answer
-from ..deadlines import Deadline, cut
+from ..deadlines import LOOKS, Deadline, Progress, cut
 from ..limits import MAX_URL
 from ..metrics import HeldCounts
 from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, cork, send_range
@@ -70,6 +70,7 @@ class Adopter(Protocol):
         head_due: float | None,
         *,
         ended: bool = False,
+        paused: bool = False,
     ) -> None: ...
 
 
@@ -135,9 +136,11 @@ class FastConnection(asyncio.Protocol):
         "_out",
         "_paused",
         "_probe",
+        "_progress",
         "_reader",
         "_remote",
         "_sending",
+        "_stalled_since",
         "_timer",
         "_transport",
         "_written",
@@ -175,6 +178,10 @@ class FastConnection(asyncio.Protocol):
         self._eof = False
         #: The transport holds more than its high-water mark (``pause_writing``).
         self._blocked = False
+        #: While blocked with no body being sent, what the client took (the timer is
+        #: then ``_stalled``), and when it last took some.
+        self._progress: Progress | None = None
+        self._stalled_since = 0.0
         #: The deadline of the response a task is sending (``deadlines.deadline_of``).
         self.deadline = Deadline(fast.http.send_timeout)
 
@@ -259,32 +266,55 @@ class FastConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._blocked = False
+        if self._progress is not None:
+            self._progress = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         if self._sending is not None or self._transport is None:
             return  # the body's task goes on, and serves what follows
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self._paused:
             self._paused = False
             self._transport.resume_reading()
         self._serve_buffered()
 
     def _stall_timer(self) -> None:
+        """Serving stops until the client takes its answers: cut after send_timeout of none.
+
+        Whatever timer ran is stopped; a head still arriving keeps its due time
+        (``_head_due``) for when serving resumes.
+        """
         if self._timer is not None:
             self._timer.cancel()
-        self._heading = False
-        self._timer = self._loop.call_later(self._fast.http.send_timeout, self._stalled)
+        assert self._transport is not None
+        self._progress = Progress(self._transport)
+        self._stalled_since = self._loop.time()
+        self._timer = self._loop.call_later(self._fast.http.send_timeout / LOOKS, self._stalled)
 
     def _stalled(self) -> None:
+        # A few looks a send_timeout, as a body's sender does: a client that keeps
+        # reading, however slowly, is not cut.
         self._timer = None
-        if self._transport is not None and self._blocked:
+        transport, progress = self._transport, self._progress
+        if transport is None or progress is None or not self._blocked:
+            return
+        now = self._loop.time()
+        if progress.moved():
+            self._stalled_since = now
+        send_timeout = self._fast.http.send_timeout
+        left = self._stalled_since + send_timeout - now
+        if left <= 0:
+            self._progress = None
             self._fast.timed_out("send_timeout")
-            cut(self._transport)
+            cut(transport)
+            return
+        self._timer = self._loop.call_later(min(left, send_timeout / LOOKS), self._stalled)
 
     def _release(self) -> None:
         corker, self._corker = self._corker, None
         if corker is not None:
             corker.detach()
+        self._progress = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -345,7 +375,7 @@ class FastConnection(asyncio.Protocol):
                 if not self._paused:
                     self._paused = True
                     transport.pause_reading()
-                if self._timer is None:
+                if self._progress is None:
                     self._stall_timer()
                 return
             buf = self._buf
@@ -371,8 +401,11 @@ class FastConnection(asyncio.Protocol):
                     # A later request's head is due header_timeout from its first byte.
                     if self._timer is not None:
                         self._timer.cancel()
+                        self._timer = None
                     self._heading = True
                     self._head_due = self._loop.time() + fast.http.header_timeout
+                if self._timer is None:
+                    # Also after a stall, which does not move the head's due time.
                     self._timer = self._loop.call_at(self._head_due, self._idle_out)
                 return
             self._probe = None
@@ -406,7 +439,9 @@ class FastConnection(asyncio.Protocol):
         self._transport = None
         if self._paused:
             transport.resume_reading()
-        self._fast.handoff().adopt(transport, data, head_due, ended=self._eof)
+        # Still over the high-water mark (the flush above may have put it there): the
+        # transport will not say so again, so aiohttp's protocol is told.
+        self._fast.handoff().adopt(transport, data, head_due, ended=self._eof, paused=self._blocked)
 
     def _respond(
         self, transport: asyncio.Transport, request: FastRequest, hit: FastHit, handle: Handle
@@ -440,7 +475,11 @@ class FastConnection(asyncio.Protocol):
         offset = handle.body_offset + plan.start
         if plan.length <= SMALL_BODY:
             # A probe: headers and body in one write (one syscall, one packet).
-            data = os.pread(handle.fd, plan.length, offset)
+            try:
+                data = os.pread(handle.fd, plan.length, offset)
+            except OSError as exc:  # the disk (EIO): nothing of it was sent
+                log.warning("closing %s %s: cannot read it: %s", request.method, hit.key, exc)
+                return self._cut_short((request, hit, plan, handle), 0, str(exc))
             if len(data) == plan.length:
                 self._write(head + data)
                 self._written += len(head) + plan.length
@@ -466,9 +505,8 @@ class FastConnection(asyncio.Protocol):
             except BlockingIOError:
                 wrote = 0
             except OSError as exc:
-                if exc.errno not in _GONE:
-                    raise
-                return self._cut_short((request, hit, plan, handle), 0, "client left")
+                why = "client left" if exc.errno in _GONE else str(exc)
+                return self._cut_short((request, hit, plan, handle), 0, why)
             if wrote < len(head):
                 transport.write(head[wrote:])
             self._written += len(head)
@@ -477,7 +515,9 @@ class FastConnection(asyncio.Protocol):
                     sent = _send_now(self._fd, handle.fd, offset, plan.length)
                 except BodyCutShort as exc:
                     self._written += exc.sent
-                    return self._cut_short((request, hit, plan, handle), exc.sent, str(exc))
+                    why = f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)
+                    log.warning("closing %s %s short: %s", request.method, hit.key, why)
+                    return self._cut_short((request, hit, plan, handle), exc.sent, why)
                 except ConnectionResetError as exc:
                     acked = acknowledged(transport.get_extra_info("socket"))
                     gone = exc.args[0] if exc.args else 0
@@ -495,6 +535,13 @@ class FastConnection(asyncio.Protocol):
         self._sending = self._loop.create_task(
             self._send_rest(transport, request, hit, plan, handle, sent, begins, keep_alive)
         )
+        if self._progress is not None:
+            # Blocked while this answer's head went out: the body's own deadline, which
+            # also watches the client's progress, covers the connection from here.
+            self._progress = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         return False
 
     async def _send_rest(
@@ -550,6 +597,8 @@ class FastConnection(asyncio.Protocol):
             log.warning("closing %s %s short: %s", request.method, hit.key, exc)
         except ConnectionResetError as exc:
             log.debug("client left %s %s: %s", request.method, hit.key, exc)
+        except OSError as exc:  # the disk (EIO) under sendfile: the span cannot be sent
+            log.warning("closing %s %s short: %s", request.method, hit.key, exc)
         finally:
             if capped is not None:
                 capped.cancel()
@@ -609,8 +658,9 @@ class FastConnection(asyncio.Protocol):
 def _send_now(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
     """Send what the socket takes now of ``count`` bytes; the count sent.
 
-    Raises BodyCutShort when the file ends early, ConnectionResetError (with the bytes
-    sent as its argument) when the client is gone.
+    Raises BodyCutShort when the file ends early or cannot be read (the OSError as its
+    cause), ConnectionResetError (with the bytes sent as its argument) when the client
+    is gone.
     """
     sent = 0
     while sent < count:
@@ -621,7 +671,7 @@ def _send_now(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
         except OSError as exc:
             if exc.errno in _GONE:
                 raise ConnectionResetError(sent) from exc
-            raise
+            raise BodyCutShort(sent, count) from exc
         if n == 0:
             raise BodyCutShort(sent, count)
         sent += n

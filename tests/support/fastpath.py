@@ -19,10 +19,13 @@ from runtime.connections import ConnectionMetrics, GuardedRunner
 class FastTestServer(TestServer):
     """``TestServer`` on the listener's runner, the fast path on (or, to compare, off)."""
 
-    def __init__(self, app: web.Application, *, fast_path: bool = True) -> None:
+    def __init__(
+        self, app: web.Application, *, fast_path: bool = True, http: HttpSettings | None = None
+    ) -> None:
         super().__init__(app, host="127.0.0.1")
         self._fast_path = fast_path
+        self._http = http or HttpSettings()
 
     async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
-        guard = ConnectionMetrics().guard("test", HttpSettings())
+        guard = ConnectionMetrics().guard("test", self._http)
         return GuardedRunner(self.app, guard=guard, fast_path=self._fast_path, **kwargs)
