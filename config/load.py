@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import yaml
@@ -35,6 +35,10 @@ CONFIG_PATH_VARIABLE = "CASTEDGE_CONFIG"
 
 # '$${' is a literal '${'; '${NAME}' is a variable; any other '${' is a mistake.
 _REFERENCE = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
+
+
+#: Each ``${NAME}`` whose variable is not set, with the key that names it, in order.
+_Unset = list[tuple[str, tuple[str, ...]]]
 
 
 def config_path_from(arg: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -91,47 +95,46 @@ def _settings(document: object, source: str, environ: Mapping[str, str] | None) 
     try:
         if not isinstance(document, Mapping):
             raise Invalid(f"expected a mapping of settings at the top level, got {show(document)}")
-        unset = list(_unset(document, env, ()))
+        unset: _Unset = []
+        substituted = _substitute(document, env, (), unset)
         if unset:
             # Every one at once: an operator exporting them should not learn one a run.
             (name, at), rest = unset[0], unset[1:]
             more = ", ".join(f"{other} ({key_path(where)})" for other, where in rest)
             also = f"; also not set: {more}" if more else ""
             raise Invalid(f"environment variable {name} is not set{also}", at)
-        return build(SETTINGS, _substitute(document, env, ()), source=source)
+        return build(SETTINGS, substituted, source=source)
     except Invalid as error:
         raise ConfigError(source, key_path(error.path) or None, error.message) from None
 
 
-def _substitute(node: object, environ: Mapping[str, str], at: tuple[str, ...]) -> object:
-    """Copy a YAML document, replacing ``${NAME}`` in every string value."""
+def _substitute(
+    node: object,
+    environ: Mapping[str, str],
+    at: tuple[str, ...],
+    unset: _Unset,
+) -> object:
+    """Copy a YAML document, replacing ``${NAME}`` in every string value.
+
+    Each unset variable is added to ``unset`` with the key that names it, in order.
+    """
     if isinstance(node, str):
-        return _expand(node, environ, at)
+        return _expand(node, environ, at, unset)
     if isinstance(node, Mapping):
-        return {key: _substitute(value, environ, (*at, str(key))) for key, value in node.items()}
+        return {
+            key: _substitute(value, environ, (*at, str(key)), unset) for key, value in node.items()
+        }
     if isinstance(node, list):
-        return [_substitute(item, environ, (*at, f"[{i}]")) for i, item in enumerate(node)]
+        return [_substitute(item, environ, (*at, f"[{i}]"), unset) for i, item in enumerate(node)]
     return node
 
 
-def _unset(
-    node: object, environ: Mapping[str, str], at: tuple[str, ...]
-) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """Each ``${NAME}`` whose variable is not set, with the key that names it, in order."""
-    if isinstance(node, str):
-        for match in _REFERENCE.finditer(node):
-            name = match["name"]
-            if name is not None and name not in environ:
-                yield name, at
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from _unset(value, environ, (*at, str(key)))
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _unset(item, environ, (*at, f"[{i}]"))
-
-
-def _expand(text: str, environ: Mapping[str, str], at: tuple[str, ...]) -> str:
+def _expand(
+    text: str,
+    environ: Mapping[str, str],
+    at: tuple[str, ...],
+    unset: _Unset,
+) -> str:
     def replace(match: re.Match[str]) -> str:
         whole, name = match[0], match["name"]
         if whole == "$${":
@@ -143,7 +146,8 @@ def _expand(text: str, environ: Mapping[str, str], at: tuple[str, ...]) -> str:
                 at,
             )
         if name not in environ:
-            raise Invalid(f"environment variable {name} is not set", at)
+            unset.append((name, at))
+            return ""
         return environ[name]
 
     return _REFERENCE.sub(replace, text)
