@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from .acked import acknowledged, stream_offset
 from .deadlines import LOOKS, Deadline, Progress, cut, deadline_of
 
-__all__ = ["SMALL_BODY", "BodyCutShort", "cork", "send_range"]
+__all__ = ["CLIENT_GONE", "SMALL_BODY", "BodyCutShort", "cork", "send_range"]
 
 #: Hit bodies up to this size are read with one ``pread`` and sent with their headers
 #: in one write (``serve``): for a ``Range: bytes=0-1`` probe that beats a dup plus
@@ -50,6 +50,13 @@ SMALL_BODY = 64 * 1024
 #: chunks, 300 KiB with these (200 stalled readers, loopback). Hits got no slower:
 #: 1.6-1.7 GB/s against 0.9-1.4 with 512 KiB chunks, one curl on loopback.
 TLS_CHUNK = 64 * 1024
+
+#: What a failed send says when the client is gone or unreachable: the client's doing,
+#: answered as a reset (a disk's error, such as EIO, is ours, and warned about).
+CLIENT_GONE = frozenset(
+    (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN, errno.ECONNABORTED,
+     errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH)
+)  # fmt: skip
 
 #: Upper bound of one ``os.sendfile`` call, so one fast client cannot hold the event
 #: loop for long (nginx's ``sendfile_max_chunk`` defaults to 2 MiB since 1.21.4).
@@ -124,7 +131,7 @@ class _Pump:
         except BlockingIOError:
             return False
         except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN):
+            if exc.errno in CLIENT_GONE:
                 raise ConnectionResetError(str(exc)) from exc
             raise
         if n == 0:

@@ -23,7 +23,6 @@ fast path (the 408 of a late head included).
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import socket
@@ -39,7 +38,7 @@ from ..answer import Answer, answer
 from ..deadlines import LOOKS, Deadline, Progress, cut
 from ..limits import MAX_URL
 from ..metrics import HeldCounts
-from ..sendfile import MAX_CHUNK, SMALL_BODY, BodyCutShort, cork, send_range
+from ..sendfile import CLIENT_GONE, MAX_CHUNK, SMALL_BODY, BodyCutShort, cork, send_range
 from ..sources import FileSource
 from ..store import Handle
 from .request import FastHit, FastRequest, FastRoute, HeadProbe, HeadReader
@@ -55,7 +54,7 @@ log = logging.getLogger("castedge.serve")
 MAX_HEAD = MAX_URL
 #: Bytes of later requests kept while a response is being sent, before reading pauses.
 HOLD = 64 * 1024
-_GONE = (errno.EPIPE, errno.ECONNRESET, errno.EBADF, errno.ENOTCONN)
+_GONE = CLIENT_GONE
 #: What one answer is about: the request, the role's hit, the answer, the open file.
 _Exchange = tuple[FastRequest, FastHit, Answer, Handle]
 
@@ -215,8 +214,8 @@ class FastConnection(asyncio.Protocol):
         self._eof = True
         if self._sending is not None or self._blocked:
             return True
-        self.flush()
-        return False
+        self._close()
+        return True
 
     def _write(self, data: bytes) -> None:
         """Answer bytes, written at the end of this turn of the loop, in order."""
@@ -266,7 +265,8 @@ class FastConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._blocked = False
-        if self._progress is not None:
+        closing = self._transport is not None and self._transport.is_closing()
+        if self._progress is not None and not closing:  # a close still waits on the client
             self._progress = None
             if self._timer is not None:
                 self._timer.cancel()
@@ -296,7 +296,9 @@ class FastConnection(asyncio.Protocol):
         # reading, however slowly, is not cut.
         self._timer = None
         transport, progress = self._transport, self._progress
-        if transport is None or progress is None or not self._blocked:
+        if transport is None or progress is None:
+            return
+        if not self._blocked and not transport.is_closing():
             return
         now = self._loop.time()
         if progress.moved():
@@ -309,6 +311,21 @@ class FastConnection(asyncio.Protocol):
             cut(transport)
             return
         self._timer = self._loop.call_later(min(left, send_timeout / LOOKS), self._stalled)
+
+    def _close(self) -> None:
+        """Close once what was answered has gone: for send_timeout of no progress at most.
+
+        The transport closes when its buffer has drained, which a client that keeps its
+        window shut never lets happen; the stall watcher then cuts it, as aiohttp's side
+        does with a connection it has finished with (``GuardedHandler``).
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        self.flush()
+        transport.close()
+        if transport.get_write_buffer_size() and self._progress is None:
+            self._stall_timer()
 
     def _release(self) -> None:
         corker, self._corker = self._corker, None
@@ -334,8 +351,7 @@ class FastConnection(asyncio.Protocol):
             return
         if self._heading:
             self._fast.timed_out("header_timeout")
-        self.flush()
-        self._transport.close()
+        self._close()
 
     def data_received(self, data: bytes) -> None:
         self._buf = self._buf + data if self._buf else data
@@ -351,9 +367,8 @@ class FastConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close once the response being sent (if any) is done."""
         self._closing = True
-        if self._sending is None and self._transport is not None:
-            self.flush()
-            self._transport.close()
+        if self._sending is None:
+            self._close()
 
     # aiohttp's Server.shutdown passes the timeout to each connection's shutdown.
     async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109
@@ -361,9 +376,7 @@ class FastConnection(asyncio.Protocol):
         self._closing = True
         if self._sending is not None:
             await asyncio.wait((self._sending,), timeout=timeout)
-        if self._transport is not None:
-            self.flush()
-            self._transport.close()
+        self._close()
 
     # -- requests ------------------------------------------------------------------
 
@@ -381,8 +394,7 @@ class FastConnection(asyncio.Protocol):
             buf = self._buf
             if self._eof and len(buf) < MAX_HEAD and buf.find(b"\r\n\r\n") < 0:
                 # Half-closed, and no whole head left: what is answered goes, then the close.
-                self.flush()
-                transport.close()
+                self._close()
                 return
             if not buf:
                 if not self._closing and self._timer is None:
@@ -605,13 +617,13 @@ class FastConnection(asyncio.Protocol):
             self._sending = None
             self._finish(request, hit, plan, handle, got[0], keep_alive and ok)
         if not ok:
-            transport.close()
+            self._close()
             return
         if self._paused:
             self._paused = False
             transport.resume_reading()
         if self._closing:
-            transport.close()
+            self._close()
             return
         self._serve_buffered()
 
@@ -650,9 +662,8 @@ class FastConnection(asyncio.Protocol):
                 headers.get("Referer", "-"),
                 headers.get("User-Agent", "-"),
             )
-        if not keep_alive and self._transport is not None:
-            self.flush()
-            self._transport.close()
+        if not keep_alive:
+            self._close()
 
 
 def _send_now(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
