@@ -72,35 +72,48 @@ class Outcome:
 
 
 async def stampede(url: str, release: threading.Event, before_release: Any = None) -> list[Outcome]:
-    """CLIENTS GETs of ``url``, each on its own connection; S3 let go once all have headers."""
-    headers_in = 0
+    """CLIENTS GETs of ``url``, each on its own connection; S3 let go once all have headers.
+
+    A client that breaks before its headers counts as settled too, so the caller sees
+    what it got (status 0 and how it broke) instead of a bare timeout.
+    """
+    settled = 0
     every_header = asyncio.Event()
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     timeout = aiohttp.ClientTimeout(total=60)
 
+    def settle() -> None:
+        nonlocal settled
+        settled += 1
+        if settled == CLIENTS:
+            every_header.set()
+
     async def one(session: aiohttp.ClientSession) -> Outcome:
-        nonlocal headers_in
         got = Outcome()
         sha = hashlib.sha256()
         try:
             async with session.get(url) as resp:
                 got.status = resp.status
                 got.cache_status = resp.headers.get("Cache-Status", "")
-                headers_in += 1
-                if headers_in == CLIENTS:
-                    every_header.set()
+                settle()
                 async for chunk in resp.content.iter_chunked(1 << 20):
                     sha.update(chunk)
                     got.length += len(chunk)
         except (aiohttp.ClientError, ConnectionError) as exc:
-            got.broken = type(exc).__name__
+            got.broken = f"{type(exc).__name__}: {exc}"
+            if not got.status:
+                settle()
         got.digest = sha.hexdigest()
         return got
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         tasks = [asyncio.create_task(one(session)) for _ in range(CLIENTS)]
         try:
-            await asyncio.wait_for(every_header.wait(), 30)
+            try:
+                await asyncio.wait_for(every_header.wait(), 30)
+            except TimeoutError:
+                stuck = CLIENTS - settled
+                raise AssertionError(f"{stuck} clients had neither headers nor an error") from None
             if before_release is not None:
                 before_release()
         finally:
@@ -182,6 +195,19 @@ def flight_leaders(workers: list[int]) -> list[int]:
     return leaders
 
 
+def reaped(pid: int, timeout: float = 10.0) -> None:
+    """Wait for ``pid`` to be gone: reaped by the supervisor, so every thread has exited.
+
+    A killed process's leader turns zombie before its other threads have exited, and
+    its files (its listener with them) are closed only when the last one has.
+    """
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"worker {pid} was not reaped {timeout} s after SIGKILL")
+        time.sleep(0.02)
+
+
 def test_killing_the_worker_that_leads_a_stream_cuts_every_client_short(
     bucket: Bucket, tmp_path: Path, intercept: LocalS3
 ) -> None:
@@ -204,11 +230,17 @@ def test_killing_the_worker_that_leads_a_stream_cuts_every_client_short(
         assert killed
         # Nobody got the whole object, and nobody was told a shorter one was whole:
         # each body stopped short of the Content-Length its headers promised.
-        assert {r.status for r in results} == {200}
+        assert {r.status for r in results} == {200}, [(r.status, r.broken) for r in results]
         assert all(r.broken and r.length < SIZE for r in results), [
             (r.length, r.broken) for r in results
         ]
         intercept.intercept = None
+        # Until the killed worker has closed its files, connections the kernel queues at
+        # its listener are reset unless tcp_migrate_req hands them on (a test of its own
+        # in test_origin_workers.py); the next request here comes after that.
+        reaped(killed[0])
         results = asyncio.run(stampede(f"{proc.urls['origin']}/{key}", threading.Event()))
         digest = hashlib.sha256(body).hexdigest()
-        assert {(r.status, r.digest) for r in results} == {(200, digest)}
+        assert {(r.status, r.digest) for r in results} == {(200, digest)}, [
+            (r.status, r.length, r.broken) for r in results
+        ]
