@@ -16,11 +16,12 @@ interpreters (``runtime.worker``) and reports ready once every one listens.
   takes its workers with it (PR_SET_PDEATHSIG), as a power cut would. Under a
   systemd watchdog (``WatchdogSec=``) it says ``WATCHDOG=1`` twice per period.
 
-Connections still queued at a retiring worker's media socket are handed to a sibling
-only with ``net.ipv4.tcp_migrate_req = 1`` (Linux 5.14+; systemd/castedge-sysctl.conf);
-without it the kernel resets them, so the supervisor warns at start. The admin
-socket is one socket that every generation of worker 0 inherits, so it never has
-that problem.
+Connections still queued at a retiring worker's media socket, or at one that died (its
+listener takes connections until the kernel has closed its files), are handed to a
+sibling only with ``net.ipv4.tcp_migrate_req = 1`` (Linux 5.14+;
+systemd/castedge-sysctl.conf); without it the kernel resets them, so the supervisor
+warns at start. The admin socket is one socket that every generation of worker 0
+inherits, so it never has that problem.
 """
 
 from __future__ import annotations
@@ -431,6 +432,6 @@ def _check_migrate_req() -> None:
         enabled = False
     if not enabled:
         log.warning(
-            "net.ipv4.tcp_migrate_req is off: a reload (SIGHUP) may reset connections "
-            "queued at a retiring worker; install systemd/castedge-sysctl.conf"
+            "net.ipv4.tcp_migrate_req is off: a reload (SIGHUP) or a worker's crash may "
+            "reset connections queued at that worker; install systemd/castedge-sysctl.conf"
         )

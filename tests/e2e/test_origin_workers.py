@@ -84,18 +84,70 @@ def test_a_killed_worker_is_replaced(bucket: Bucket, tmp_path: Path) -> None:
         children = _children(proc.proc.pid)
         assert len(children) == 2
         os.kill(children[0], signal.SIGKILL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            now = _children(proc.proc.pid)
-            if len(now) == 2 and children[0] not in now:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the killed worker was not replaced")
+        _replaced(proc, children[0])
         statuses = {s for s, _ in asyncio.run(get_many(proc.url("podcast/k.mp3"), 10))}
         assert statuses == {200}
     finally:
         assert proc.stop() == 0
+
+
+def test_a_worker_killed_as_connections_arrive_resets_none_with_migration_on(
+    bucket: Bucket, tmp_path: Path, migrate_requests: None
+) -> None:
+    # A killed worker's listener takes connections until the kernel closes its files,
+    # and then resets those it had not accepted, unless tcp_migrate_req hands them on.
+    bucket.put("podcast/m.mp3", b"m" * 10_000)
+    proc = CastedgeProcess("origin", config(bucket, tmp_path, workers=2), tmp_path).start()
+    try:
+        assert proc.proc is not None
+        for _ in range(3):
+            children = _children(proc.proc.pid)
+            assert len(children) == 2
+            os.kill(children[0], signal.SIGKILL)
+            got = asyncio.run(get_outcomes(proc.url("podcast/m.mp3"), 50))
+            assert got == ["200"] * 50, f"{got}; tcp_migrate_req: {MIGRATE_REQ.read_text()}"
+            # The next kill must leave a worker that listens, not one still starting.
+            _replaced(proc, children[0])
+    finally:
+        assert proc.stop() == 0
+
+
+async def get_outcomes(url: str, count: int) -> list[str]:
+    """Like ``get_many``, each outcome a status or how the request broke."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> str:
+            try:
+                async with session.get(url) as resp:
+                    await resp.read()
+                    return str(resp.status)
+            except (aiohttp.ClientError, OSError) as exc:
+                return f"{type(exc).__name__}: {exc}"
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def _replaced(proc: CastedgeProcess, killed: int) -> None:
+    """Wait for a worker in place of ``killed``, listening beside the other."""
+    assert proc.proc is not None
+    port = int(proc.urls["origin"].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = _children(proc.proc.pid)
+        if len(now) == 2 and killed not in now and _listening(port) == 2:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed worker was not replaced by one that listens")
+
+
+def _listening(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4): one per worker that has started."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1:4:2]
+        count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def _children(pid: int) -> list[int]:
