@@ -37,8 +37,14 @@ CONFIG_PATH_VARIABLE = "CASTEDGE_CONFIG"
 _REFERENCE = re.compile(r"\$\$\{|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}|\$\{")
 
 
-#: Each ``${NAME}`` whose variable is not set, with the key that names it, in order.
-_Unset = list[tuple[str, tuple[str, ...]]]
+class _Found:
+    """What a substitution met: each unset ``${NAME}`` with its key, and the first bad ``${``."""
+
+    __slots__ = ("malformed", "unset")
+
+    def __init__(self) -> None:
+        self.unset: list[tuple[str, tuple[str, ...]]] = []
+        self.malformed: Invalid | None = None
 
 
 def config_path_from(arg: str | None, environ: Mapping[str, str] | None = None) -> str:
@@ -95,14 +101,16 @@ def _settings(document: object, source: str, environ: Mapping[str, str] | None) 
     try:
         if not isinstance(document, Mapping):
             raise Invalid(f"expected a mapping of settings at the top level, got {show(document)}")
-        unset: _Unset = []
-        substituted = _substitute(document, env, (), unset)
-        if unset:
+        found = _Found()
+        substituted = _substitute(document, env, (), found)
+        if found.unset:
             # Every one at once: an operator exporting them should not learn one a run.
-            (name, at), rest = unset[0], unset[1:]
+            (name, at), rest = found.unset[0], found.unset[1:]
             more = ", ".join(f"{other} ({key_path(where)})" for other, where in rest)
             also = f"; also not set: {more}" if more else ""
             raise Invalid(f"environment variable {name} is not set{also}", at)
+        if found.malformed is not None:
+            raise found.malformed
         return build(SETTINGS, substituted, source=source)
     except Invalid as error:
         raise ConfigError(source, key_path(error.path) or None, error.message) from None
@@ -112,20 +120,20 @@ def _substitute(
     node: object,
     environ: Mapping[str, str],
     at: tuple[str, ...],
-    unset: _Unset,
+    found: _Found,
 ) -> object:
     """Copy a YAML document, replacing ``${NAME}`` in every string value.
 
-    Each unset variable is added to ``unset`` with the key that names it, in order.
+    What is unset or malformed goes into ``found``, for the caller to report at once.
     """
     if isinstance(node, str):
-        return _expand(node, environ, at, unset)
+        return _expand(node, environ, at, found)
     if isinstance(node, Mapping):
         return {
-            key: _substitute(value, environ, (*at, str(key)), unset) for key, value in node.items()
+            key: _substitute(value, environ, (*at, str(key)), found) for key, value in node.items()
         }
     if isinstance(node, list):
-        return [_substitute(item, environ, (*at, f"[{i}]"), unset) for i, item in enumerate(node)]
+        return [_substitute(item, environ, (*at, f"[{i}]"), found) for i, item in enumerate(node)]
     return node
 
 
@@ -133,20 +141,22 @@ def _expand(
     text: str,
     environ: Mapping[str, str],
     at: tuple[str, ...],
-    unset: _Unset,
+    found: _Found,
 ) -> str:
     def replace(match: re.Match[str]) -> str:
         whole, name = match[0], match["name"]
         if whole == "$${":
             return "${"
         if name is None:
-            raise Invalid(
-                "malformed ${...}: write ${NAME} with a name of letters, digits and '_', "
-                "or $${ for a literal '${'",
-                at,
-            )
+            if found.malformed is None:
+                found.malformed = Invalid(
+                    "malformed ${...}: write ${NAME} with a name of letters, digits and '_', "
+                    "or $${ for a literal '${'",
+                    at,
+                )
+            return ""
         if name not in environ:
-            unset.append((name, at))
+            found.unset.append((name, at))
             return ""
         return environ[name]
 

@@ -98,6 +98,17 @@ def test_every_missing_variable_is_named_at_once() -> None:
     )
 
 
+def test_unset_variables_are_named_before_a_malformed_reference() -> None:
+    document = varied({"storage.s3.bucket": "${", "admin.token": "${TOKEN}"})
+    with pytest.raises(ConfigError) as caught:
+        settings(document, environ={})
+    assert str(caught.value) == "castedge.yaml: admin.token: environment variable TOKEN is not set"
+    with pytest.raises(ConfigError) as caught:
+        settings(document, environ={"TOKEN": "t" * 32})
+    assert caught.value.key == "storage.s3.bucket"
+    assert caught.value.message.startswith("malformed ${...}")
+
+
 def test_a_variable_set_to_nothing_substitutes_nothing() -> None:
     got = settings(varied({"storage.s3.region": "eu-${SUFFIX}central-1"}), environ={"SUFFIX": ""})
     assert got.storage.s3 is not None
