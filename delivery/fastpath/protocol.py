@@ -209,8 +209,8 @@ class FastConnection(asyncio.Protocol):
         self._kept = 0
 
     def eof_received(self) -> bool:
-        # A client that half-closes after its last request still gets every answer;
-        # True keeps the transport open while one is being sent.
+        # A client that half-closes after its last request still gets every answer:
+        # True leaves the closing to us, once they are sent (or cut, if never taken).
         self._eof = True
         if self._sending is not None or self._blocked:
             return True
@@ -324,7 +324,8 @@ class FastConnection(asyncio.Protocol):
             return
         self.flush()
         transport.close()
-        if transport.get_write_buffer_size() and self._progress is None:
+        # A body still being sent (a shutdown's) has its own deadline.
+        if transport.get_write_buffer_size() and self._progress is None and self._sending is None:
             self._stall_timer()
 
     def _release(self) -> None:

@@ -115,7 +115,8 @@ def test_a_worker_killed_as_connections_arrive_resets_none_with_migration_on(
 async def get_outcomes(url: str, count: int) -> list[str]:
     """Like ``get_many``, each outcome a status or how the request broke."""
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
         async def one() -> str:
             try:
