@@ -28,7 +28,7 @@ from config import HttpSettings
 from delivery.admin import DELIVERY
 from tests.conftest import Bucket, payload
 from tests.support.origin import RunningOrigin, origin_settings, start_origin
-from tests.support.raw import TCP_ESTABLISHED, tcp_state
+from tests.support.raw import TCP_CLOSE, TCP_ESTABLISHED, tcp_state
 
 LARGE = "podcast/large.mp3"
 BODY = payload(3_000_000, LARGE)
@@ -361,5 +361,25 @@ async def test_a_connection_closed_with_answers_its_client_never_takes_is_cut(
     bound = http.keepalive_timeout + http.send_timeout + 5
     # Cut: the client's end is reset, and the server has let go of the connection.
     while tcp_state(primed.sock) == TCP_ESTABLISHED or primed.conn._transport is not None:
+        assert time.monotonic() - began < bound, "held open"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    # A keep-alive far longer than the bound: the half-close is what closes.
+    "http",
+    [HttpSettings(header_timeout=2.0, keepalive_timeout=60.0, send_timeout=1.0)],
+)
+async def test_a_client_that_half_closes_and_never_takes_its_answer_is_cut(
+    primed: Client, http: HttpSettings
+) -> None:
+    # The client says it will send no more and reads nothing: the server closes once
+    # the primer's answer has gone, which it never does. It is cut send_timeout later.
+    primed.sock.shutdown(socket.SHUT_WR)
+    began = time.monotonic()
+    bound = http.send_timeout + 5
+    # Cut: the client's end is reset (closed, not left waiting for the server's FIN),
+    # and the server has let go of the connection.
+    while tcp_state(primed.sock) != TCP_CLOSE or primed.conn._transport is not None:
         assert time.monotonic() - began < bound, "held open"
         await asyncio.sleep(0.05)
